@@ -1,0 +1,140 @@
+//! The raw system calls pidone needs and nix cannot give in the shape needed.
+//!
+//! nix models signals as an enum of the 31 standard ones, so it can neither
+//! block, wait for nor send real-time signals, and its `waitpid` fails on a
+//! child killed by one. These wrappers take signal numbers as the kernel does
+//! (1..=64). Masks go straight to the kernel's `rt_sig*` calls, because libc
+//! wrappers quietly leave out the signals they reserve for themselves (32-34).
+//! Nothing here allocates, so the child may call [`set_mask`] between fork
+//! and exec.
+#![allow(unsafe_code)]
+
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+/// The highest signal number on Linux (`_NSIG - 1`).
+pub const SIGMAX: i32 = 64;
+
+/// A kernel signal mask: bit `n - 1` stands for signal `n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mask(pub u64);
+
+impl Mask {
+    /// Every signal, 1 to 64.
+    pub const ALL: Mask = Mask(!0);
+
+    pub fn contains(self, signo: i32) -> bool {
+        (1..=SIGMAX).contains(&signo) && self.0 & (1 << (signo - 1)) != 0
+    }
+}
+
+/// Sets the calling thread's signal mask and returns the one it replaces.
+/// Async-signal-safe.
+pub fn set_mask(mask: Mask) -> Result<Mask, Errno> {
+    let mut old = 0u64;
+    // SAFETY: both pointers are to live u64s, and 8 bytes is the kernel's
+    // sigset size on every Linux architecture pidone builds for.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask.0 as *const u64,
+            &mut old as *mut u64,
+            8usize,
+        )
+    };
+    if rc == 0 {
+        Ok(Mask(old))
+    } else {
+        Err(Errno::last())
+    }
+}
+
+/// What pidone needs to know of a signal it took from its queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SigInfo {
+    pub signo: i32,
+    /// The sender's pid, where the kernel says (`kill`, `sigqueue`, SIGCHLD).
+    pub pid: i32,
+}
+
+/// Takes the next pending signal of `mask`, sleeping until one comes or
+/// `timeout` passes (`Ok(None)`). With no timeout it sleeps for as long as
+/// it takes: an idle pidone never wakes up.
+pub fn wait_signal(mask: Mask, timeout: Option<Duration>) -> Result<Option<SigInfo>, Errno> {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: siginfo_t is plain data for which all-zero is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: every pointer is to a live value of the type the kernel
+    // expects; the timespec, when given, outlives the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigtimedwait,
+            &mask.0 as *const u64,
+            &mut info as *mut libc::siginfo_t,
+            ts_ptr,
+            8usize,
+        )
+    };
+    if rc < 0 {
+        return match Errno::last() {
+            Errno::EAGAIN => Ok(None),
+            err => Err(err),
+        };
+    }
+    // SAFETY: the kernel filled `info`; for signals from kill(2), sigqueue(3)
+    // and SIGCHLD the pid field is set, and for others it reads as 0.
+    let pid = unsafe { info.si_pid() };
+    Ok(Some(SigInfo {
+        signo: rc as i32,
+        pid,
+    }))
+}
+
+/// kill(2) with a raw signal number, so real-time signals can be sent.
+pub fn kill(pid: i32, signo: i32) -> Result<(), Errno> {
+    // SAFETY: kill has no memory-safety preconditions.
+    Errno::result(unsafe { libc::kill(pid, signo) }).map(drop)
+}
+
+/// One `waitpid(-1, ...)`: `Ok(None)` when children exist but none is ready
+/// (WNOHANG), `Err(ECHILD)` when there are none at all. The raw status is
+/// returned because nix cannot decode a death by a real-time signal.
+pub fn wait_any(flags: libc::c_int) -> Result<Option<(i32, libc::c_int)>, Errno> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a live c_int for the kernel to fill.
+    let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
+    match pid {
+        0 => Ok(None),
+        p if p > 0 => Ok(Some((p, status))),
+        _ => Err(Errno::last()),
+    }
+}
+
+/// Asks the kernel to send `signo` to pidone when its parent dies
+/// (PR_SET_PDEATHSIG, prctl(2)).
+pub fn set_parent_death_signal(signo: i32) -> Result<(), Errno> {
+    // SAFETY: PR_SET_PDEATHSIG takes one integer argument.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong, 0, 0, 0) };
+    Errno::result(rc).map(drop)
+}
+
+/// The foreground process group of the terminal on `fd`, if it is one.
+pub fn terminal_foreground(fd: i32) -> Option<i32> {
+    // SAFETY: tcgetpgrp only reads the descriptor.
+    let pgrp = unsafe { libc::tcgetpgrp(fd) };
+    (pgrp > 0).then_some(pgrp)
+}
+
+/// Makes `pgrp` the foreground process group of the terminal on `fd`.
+pub fn give_terminal(fd: i32, pgrp: i32) -> Result<(), Errno> {
+    // SAFETY: tcsetpgrp has no memory-safety preconditions.
+    Errno::result(unsafe { libc::tcsetpgrp(fd, pgrp) }).map(drop)
+}
