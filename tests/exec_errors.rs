@@ -1,0 +1,63 @@
+//! A command that cannot run is reported in one line, with the shell's codes:
+//! 127 not found, 126 found but not runnable.
+
+mod support;
+use std::os::unix::fs::PermissionsExt;
+use support::*;
+
+#[test]
+fn not_found_gives_127_and_names_the_command() {
+    for mode in MODES {
+        let out = run(mode, &["--", "no-such-command-pidone"]);
+        out.assert_code(127).assert_stderr_contains(
+            "pidone: cannot run 'no-such-command-pidone': No such file or directory",
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    }
+}
+
+#[test]
+fn directory_gives_126() {
+    let dir = std::env::temp_dir();
+    for mode in MODES {
+        run(mode, &[dir.as_os_str()])
+            .assert_code(126)
+            .assert_stderr_contains("Is a directory");
+    }
+}
+
+#[test]
+fn non_executable_file_gives_126() {
+    let path = std::env::temp_dir().join(format!("pidone-noexec-{}", std::process::id()));
+    std::fs::write(&path, "echo hi\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for mode in MODES {
+        // Root may read anything but still cannot exec a file without x bits.
+        run(mode, &[path.as_os_str()])
+            .assert_code(126)
+            .assert_stderr_contains("Permission denied");
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn script_without_shebang_runs_under_sh() {
+    let path = std::env::temp_dir().join(format!("pidone-noshebang-{}", std::process::id()));
+    std::fs::write(&path, "echo \"args: $1 $2\"\nexit 5\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for mode in MODES {
+        let out = run(mode, &[path.as_os_str(), "a".as_ref(), "b".as_ref()]);
+        out.assert_code(5);
+        assert_eq!(out.stdout, "args: a b", "{out}");
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn commands_are_found_on_path() {
+    for mode in MODES {
+        let out = run(mode, &["--", "echo", "found"]);
+        out.assert_code(0);
+        assert_eq!(out.stdout, "found", "{out}");
+    }
+}
