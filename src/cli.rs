@@ -157,6 +157,7 @@ fn command() -> Command {
             Arg::new("grace")
                 .long("grace")
                 .value_name("DURATION")
+                .allow_negative_numbers(true)
                 .help("After the command exits, how long the rest get between SIGTERM and SIGKILL (500ms, 3s, 1m; default 5s)"),
         )
         .arg(
@@ -177,6 +178,7 @@ fn command() -> Command {
                 .short('e')
                 .long("success-exit")
                 .value_name("CODE")
+                .allow_negative_numbers(true)
                 .action(ArgAction::Append)
                 .help("Exit 0 when the final exit code is CODE (after 128+N mapping); repeatable"),
         )
@@ -351,16 +353,19 @@ fn value_or_env(m: &ArgMatches, id: &str, env: &Env, var: &str) -> Option<(Strin
     (!v.is_empty()).then(|| (var.to_owned(), v))
 }
 
+/// Flags first (`--forward`, `-c`, `-g`), then pidone's variables, then the
+/// peers'.
 fn forward(m: &ArgMatches, env: &Env) -> Result<Target, CliError> {
-    if let Some((src, v)) = value_or_env(m, "forward", env, "PIDONE_FORWARD") {
-        return match v.to_ascii_lowercase().as_str() {
-            "group" => Ok(Target::Group),
-            "child" => Ok(Target::Child),
-            "all" => Ok(Target::All),
-            _ => Err(CliError(format!(
-                "{src}: unknown target '{v}' (expected group, child or all)"
-            ))),
-        };
+    let named = |src: &str, v: &str| match v.to_ascii_lowercase().as_str() {
+        "group" => Ok(Target::Group),
+        "child" => Ok(Target::Child),
+        "all" => Ok(Target::All),
+        _ => Err(CliError(format!(
+            "{src}: unknown target '{v}' (expected group, child or all)"
+        ))),
+    };
+    if let Some(v) = m.get_one::<String>("forward") {
+        return named("--forward", v);
     }
     if m.get_flag("single-child") {
         return Ok(Target::Child);
@@ -368,48 +373,63 @@ fn forward(m: &ArgMatches, env: &Env) -> Result<Target, CliError> {
     if m.get_flag("group") {
         return Ok(Target::Group);
     }
-    if env.boolean("PIDONE_SINGLE_CHILD")? == Some(true)
-        || env.boolean("DUMB_INIT_SETSID")? == Some(false)
-    {
+    if let Some(v) = env.text("PIDONE_FORWARD")?.filter(|v| !v.is_empty()) {
+        return named("PIDONE_FORWARD", &v);
+    }
+    if let Some(single) = env.boolean("PIDONE_SINGLE_CHILD")? {
+        return Ok(if single { Target::Child } else { Target::Group });
+    }
+    // dumb-init runs the child in a session of its own unless told not to;
+    // without one, it signals the child alone.
+    if env.boolean("DUMB_INIT_SETSID")? == Some(false) {
         return Ok(Target::Child);
     }
+    // tini's -g; the group is pidone's default anyway, but a bad value is
+    // still an error.
+    env.boolean("TINI_KILL_PROCESS_GROUP")?;
     Ok(Target::Group)
 }
 
 fn rewrite(m: &ArgMatches, env: &Env) -> Result<Rewrite, CliError> {
     let mut map = Rewrite::default();
-    let specs: Vec<String> = match m.get_many::<String>("rewrite") {
-        Some(specs) => specs.cloned().collect(),
-        None => env
-            .text("PIDONE_REWRITE")?
-            .map(|v| {
-                v.split([',', ' '])
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
+    let (src, specs) = list_or_env(m, "rewrite", env, "PIDONE_REWRITE")?;
     for spec in specs {
-        map.add(&spec).map_err(|e| CliError(e.to_string()))?;
+        map.add(&spec).map_err(|e| CliError(format!("{src}{e}")))?;
     }
     Ok(map)
 }
 
 fn success_codes(m: &ArgMatches, env: &Env) -> Result<Vec<u8>, CliError> {
-    let codes: Vec<String> = match m.get_many::<String>("success-exit") {
-        Some(codes) => codes.cloned().collect(),
-        None => env
-            .text("PIDONE_SUCCESS_EXIT")?
-            .map(|v| {
-                v.split([',', ' '])
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
-    codes.iter().map(|c| parse_exit_code(c)).collect()
+    let (src, codes) = list_or_env(m, "success-exit", env, "PIDONE_SUCCESS_EXIT")?;
+    codes
+        .iter()
+        .map(|c| parse_exit_code(c).map_err(|e| CliError(format!("{src}{e}"))))
+        .collect()
+}
+
+/// A repeatable option's values, or else the variable's, split on commas and
+/// spaces. The first item says where they came from, as an error prefix:
+/// empty for flags (whose errors quote the flag's value), `VAR: ` for a
+/// variable.
+fn list_or_env(
+    m: &ArgMatches,
+    id: &str,
+    env: &Env,
+    var: &str,
+) -> Result<(String, Vec<String>), CliError> {
+    if let Some(values) = m.get_many::<String>(id) {
+        return Ok((String::new(), values.cloned().collect()));
+    }
+    let values = env
+        .text(var)?
+        .map(|v| {
+            v.split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((format!("{var}: "), values))
 }
 
 fn verbosity(m: &ArgMatches, env: &Env) -> Result<u8, CliError> {
@@ -627,6 +647,28 @@ mod tests {
     }
 
     #[test]
+    fn forward_flags_beat_variables_and_pidones_variables_beat_the_peers() {
+        assert!(error(&["x"], &[("TINI_KILL_PROCESS_GROUP", "yes please")])
+            .contains("TINI_KILL_PROCESS_GROUP"));
+        assert_eq!(
+            config(&["-g", "x"], &[("PIDONE_FORWARD", "child")]).forward,
+            Target::Group
+        );
+        assert_eq!(
+            config(&["-c", "x"], &[("PIDONE_FORWARD", "all")]).forward,
+            Target::Child
+        );
+        assert_eq!(
+            config(
+                &["x"],
+                &[("PIDONE_SINGLE_CHILD", "0"), ("DUMB_INIT_SETSID", "0")]
+            )
+            .forward,
+            Target::Group
+        );
+    }
+
+    #[test]
     fn booleans_off_when_zero_false_or_empty() {
         for off in ["0", "false", "", "no", "OFF"] {
             assert!(
@@ -692,6 +734,10 @@ mod tests {
         assert!(error(&["-e", "256", "x"], &[]).contains("'256'"));
         assert!(error(&["-e", "x", "x"], &[]).contains("'x'"));
         assert!(error(&["-e", "-1", "x"], &[]).contains("'-1'"));
+        assert!(
+            error(&["x"], &[("PIDONE_SUCCESS_EXIT", "300")]).starts_with("PIDONE_SUCCESS_EXIT: ")
+        );
+        assert!(error(&["x"], &[("PIDONE_REWRITE", "FOO:TERM")]).starts_with("PIDONE_REWRITE: "));
     }
 
     #[test]

@@ -14,16 +14,29 @@ pub const RTMIN: i32 = 34;
 /// The last real-time signal.
 pub const RTMAX: i32 = SIGMAX;
 
-/// Blocks every signal and returns the mask pidone was started with, which
-/// the child gets back before exec.
+/// The signal state pidone was started with, which the child gets back
+/// before exec.
+#[derive(Clone, Copy, Debug)]
+pub struct Inherited {
+    pub mask: Mask,
+    /// SIGCHLD was ignored: pidone takes it back to the default for itself
+    /// (see [`sys::reset_sigchld`]) and ignores it again in the child.
+    pub sigchld_ignored: bool,
+}
+
+/// Blocks every signal, takes SIGCHLD back to its default, and returns the
+/// state pidone was started with.
 ///
 /// Called first thing in `main`. Blocked signals queue up for
 /// `supervise`'s wait, so pidone needs no handlers. Faults of pidone's own
 /// (SIGSEGV, SIGBUS, ...) still kill it: the kernel unblocks a signal it
 /// forces for a fault. If even this fails, pidone goes on with the mask it
 /// has, which can only be more permissive.
-pub fn block_all() -> Mask {
-    sys::set_mask(Mask::ALL).unwrap_or(Mask(0))
+pub fn block_all() -> Inherited {
+    Inherited {
+        mask: sys::set_mask(Mask::ALL).unwrap_or(Mask(0)),
+        sigchld_ignored: sys::reset_sigchld(),
+    }
 }
 
 /// `SIGTERM`, `SIGRTMIN+3`, or the number for a signal with no name.

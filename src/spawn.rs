@@ -18,7 +18,8 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::unistd::{self, ForkResult};
 
-use crate::sys::{self, Mask};
+use crate::signals::Inherited;
+use crate::sys;
 
 /// The PATH searched when none is set, as Docker sets it.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -101,12 +102,12 @@ struct Plan {
     /// with the child's own pid (sd_listen_fds(3)).
     listen_pid: Option<usize>,
     tty: Option<RawFd>,
-    mask: Mask,
+    inherited: Inherited,
 }
 
 /// Starts `command` with the signal mask pidone was given, in its own
 /// process group, in the terminal's foreground if pidone held it.
-pub fn spawn(command: &[OsString], inherited: Mask) -> Result<Child, SpawnError> {
+pub fn spawn(command: &[OsString], inherited: Inherited) -> Result<Child, SpawnError> {
     let mut plan = Plan::new(command, inherited)?;
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
 
@@ -154,7 +155,7 @@ fn read_errno(pipe: &OwnedFd) -> Option<Errno> {
 }
 
 impl Plan {
-    fn new(command: &[OsString], mask: Mask) -> Result<Plan, SpawnError> {
+    fn new(command: &[OsString], inherited: Inherited) -> Result<Plan, SpawnError> {
         let cstring = |bytes: &[u8], what: &str| {
             CString::new(bytes).map_err(|_| SpawnError::Nul(what.to_owned()))
         };
@@ -205,7 +206,7 @@ impl Plan {
             env_ptrs,
             listen_pid,
             tty: foreground_tty(),
-            mask,
+            inherited,
         })
     }
 }
@@ -245,7 +246,10 @@ unsafe fn exec_child(plan: &mut Plan, report: RawFd) -> ! {
         // Rust's runtime ignores SIGPIPE before main, and an ignored
         // disposition survives exec: give the child the default back.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let _ = sys::set_mask(plan.mask);
+        if plan.inherited.sigchld_ignored {
+            libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+        }
+        let _ = sys::set_mask(plan.inherited.mask);
 
         let mut listen_buf = [0u8; 32];
         if let Some(slot) = plan.listen_pid {

@@ -19,14 +19,14 @@ use nix::errno::Errno;
 
 use crate::cli::Config;
 use crate::reap::{self, Status};
-use crate::signals;
+use crate::signals::{self, Inherited};
 use crate::spawn::{self, Child};
 use crate::sys::{self, Mask};
 use crate::targets::{self, Scope, Target};
 
 /// Runs `config` to its end and returns pidone's exit code. `inherited` is
-/// the signal mask pidone was started with.
-pub fn run(config: &Config, inherited: &Mask) -> u8 {
+/// the signal state pidone was started with.
+pub fn run(config: &Config, inherited: &Inherited) -> u8 {
     let scope = Scope::current();
 
     // An init that is not PID 1 (shareProcessNamespace, `--pid=host`, a
@@ -250,12 +250,14 @@ impl Supervisor<'_> {
     /// start the grace period. Returns true when pidone is done.
     fn start_drain(&mut self) -> bool {
         if self.config.grace.is_zero() {
-            return self.escalate("--grace is 0");
+            let done = self.escalate("--grace is 0");
+            self.drained = self.killed;
+            return done;
         }
         self.drained = self.scope.signal_all(libc::SIGTERM);
         log::info!(
-            "sent SIGTERM to {} remaining processes; waiting up to {:?}",
-            self.drained,
+            "sent SIGTERM to {}; waiting up to {:?}",
+            processes(self.drained),
             self.config.grace
         );
         self.state = State::Draining {
@@ -276,8 +278,8 @@ impl Supervisor<'_> {
     fn finish(self) -> u8 {
         if self.drained > 0 || self.killed > 0 {
             log::info!(
-                "drained {} processes after the main child exited; {} had to be killed",
-                self.drained,
+                "drained {} after the main child exited; {} had to be killed",
+                processes(self.drained),
                 self.killed
             );
         }
@@ -287,5 +289,14 @@ impl Supervisor<'_> {
             return 0;
         }
         code
+    }
+}
+
+/// "1 process", "3 processes".
+fn processes(n: usize) -> String {
+    if n == 1 {
+        "1 process".to_owned()
+    } else {
+        format!("{n} processes")
     }
 }

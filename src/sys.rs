@@ -126,6 +126,25 @@ pub fn set_parent_death_signal(signo: i32) -> Result<(), Errno> {
     Errno::result(rc).map(drop)
 }
 
+/// Sets SIGCHLD to its default disposition, returning whether it was
+/// ignored. An ignored SIGCHLD (or SA_NOCLDWAIT) makes the kernel reap
+/// children itself, and pidone would never learn the main child's status.
+pub fn reset_sigchld() -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into a zeroed, valid struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old);
+        let ignored = old.sa_sigaction == libc::SIG_IGN;
+        if ignored || old.sa_flags & libc::SA_NOCLDWAIT != 0 {
+            let mut default: libc::sigaction = std::mem::zeroed();
+            default.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(libc::SIGCHLD, &default, std::ptr::null_mut());
+        }
+        ignored
+    }
+}
+
 /// The foreground process group of the terminal on `fd`, if it is one.
 pub fn terminal_foreground(fd: i32) -> Option<i32> {
     // SAFETY: tcgetpgrp only reads the descriptor.

@@ -100,6 +100,11 @@ impl Scope {
     /// otherwise its descendants. Zombies are left out: they are done and
     /// only wait to be reaped.
     pub fn others(&self) -> Vec<i32> {
+        if !self.is_init {
+            if let Some(found) = self.descendants() {
+                return found;
+            }
+        }
         let table = process_table();
         if self.is_init {
             return table
@@ -119,6 +124,60 @@ impl Scope {
         found.retain(|pid| table.iter().any(|p| p.pid == *pid && !p.zombie));
         found
     }
+}
+
+impl Scope {
+    /// pidone's live descendants, walked down through the kernel's
+    /// `/proc/PID/task/TID/children` lists (proc(5)): cost grows with the
+    /// tree, not with the host. `None` where the kernel has no such lists,
+    /// or /proc is not this namespace's; then the caller scans all of /proc.
+    fn descendants(&self) -> Option<Vec<i32>> {
+        if !proc_is_ours() {
+            return None;
+        }
+        let own = format!("/proc/{0}/task/{0}/children", self.me);
+        fs::metadata(&own).ok()?;
+        let mut found = Vec::new();
+        let mut queue = vec![self.me];
+        while let Some(parent) = queue.pop() {
+            let Ok(tasks) = fs::read_dir(format!("/proc/{parent}/task")) else {
+                continue;
+            };
+            for task in tasks.flatten() {
+                let path = task.path().join("children");
+                let Ok(children) = fs::read_to_string(path) else {
+                    continue;
+                };
+                for pid in children
+                    .split_ascii_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                {
+                    queue.push(pid);
+                    found.push(pid);
+                }
+            }
+        }
+        // A process re-parented during the walk may be listed twice.
+        found.sort_unstable();
+        found.dedup();
+        found.retain(|&pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| parse_stat(pid, &stat))
+                .is_some_and(|p| !p.zombie)
+        });
+        Some(found)
+    }
+}
+
+/// Whether /proc belongs to pidone's PID namespace. A /proc of another
+/// namespace would name other processes by the same numbers: then pidone
+/// signals nobody rather than the wrong ones.
+fn proc_is_ours() -> bool {
+    let me = std::process::id().to_string();
+    fs::read_link("/proc/self")
+        .ok()
+        .is_some_and(|p| p.as_os_str() == me.as_str())
 }
 
 /// Sends `signo` to `target` of the main child `child` (which, living in its
@@ -144,6 +203,10 @@ struct Proc {
 /// Every process in /proc with its parent. A process that exits while
 /// being read is skipped.
 fn process_table() -> Vec<Proc> {
+    if !proc_is_ours() {
+        log::warn!("/proc is missing or belongs to another PID namespace: pidone cannot find the processes to signal");
+        return Vec::new();
+    }
     let Ok(dir) = fs::read_dir("/proc") else {
         log::warn!("cannot read /proc: pidone cannot find the processes to signal");
         return Vec::new();

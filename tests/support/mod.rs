@@ -228,23 +228,9 @@ impl Running {
         }
     }
 
-    /// Kills the namespace (pidone first) and reports, for a failure.
+    /// Kills pidone and everything under it, and reports, for a failure.
     pub fn fail(&mut self, why: &str) -> ! {
-        if let Some(mut child) = self.child.take() {
-            if self.mode == Mode::Pid1 {
-                let pid = {
-                    let top = child.id();
-                    std::fs::read_to_string(format!("/proc/{top}/task/{top}/children"))
-                        .unwrap_or_default()
-                };
-                for p in pid.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-                    // SAFETY: kill has no memory-safety preconditions.
-                    unsafe { libc::kill(p, libc::SIGKILL) };
-                }
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill_all();
         let stderr = self
             .stderr
             .recv_timeout(Duration::from_secs(2))
@@ -289,13 +275,45 @@ impl Running {
     }
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
+impl Running {
+    /// SIGKILLs the process the test started and all its descendants (in
+    /// subreaper mode pidone's children would otherwise outlive it).
+    fn kill_all(&mut self) {
         if let Some(mut child) = self.child.take() {
+            for pid in descendants(child.id() as i32) {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// The descendants of `root`, from the kernel's children lists.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let mut queue = vec![root];
+    while let Some(pid) = queue.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|p| p.parse().ok()) {
+                queue.push(child);
+                found.push(child);
+            }
+        }
+    }
+    found
 }
 
 /// Fields of /proc/PID/status as (name, value) text.
