@@ -1,0 +1,58 @@
+//! The release build is a static binary: `file` says so and `ldd` finds no
+//! libraries. `.ci/run` builds it first (`cargo build --release --target
+//! x86_64-unknown-linux-musl`); elsewhere the test skips when it is absent.
+
+mod support;
+use std::path::PathBuf;
+use std::process::Command;
+use support::*;
+
+fn static_binary() -> PathBuf {
+    std::env::var_os("PIDONE_STATIC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("target/x86_64-unknown-linux-musl/release/pidone")
+        })
+}
+
+#[test]
+fn release_binary_is_statically_linked() {
+    let bin = static_binary();
+    if skip_unless(
+        bin.exists(),
+        &format!("the static release build ({})", bin.display()),
+    ) {
+        return;
+    }
+    if skip_unless(
+        Command::new("file").arg("--version").output().is_ok(),
+        "the `file` command",
+    ) {
+        return;
+    }
+    let file = Command::new("file").arg(&bin).output().unwrap();
+    let file = String::from_utf8_lossy(&file.stdout);
+    assert!(file.contains("statically linked"), "file says: {file}");
+    assert!(!file.contains("dynamically linked"), "file says: {file}");
+
+    let ldd = Command::new("ldd").arg(&bin).output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ldd.stdout),
+        String::from_utf8_lossy(&ldd.stderr)
+    );
+    assert!(
+        said.contains("not a dynamic executable") || said.contains("statically linked"),
+        "ldd says: {said}"
+    );
+
+    let version = Command::new(&bin).arg("--version").output().unwrap();
+    assert!(version.status.success());
+    let size = std::fs::metadata(&bin).unwrap().len();
+    eprintln!(
+        "static release binary: {} bytes; {}",
+        size,
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
+}
