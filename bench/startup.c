@@ -6,7 +6,7 @@
  * Each round runs every command once, starting one further along the list
  * each round (round r starts with command r mod n), so that drifting machine
  * noise falls on all commands alike. WARMUP rounds run first, unrecorded.
- * Each run is posix_spawn() to waitpid(), timed with CLOCK_MONOTONIC; the
+ * Each run is posix_spawnp() to waitpid(), timed with CLOCK_MONOTONIC; the
  * command's stdout goes to /dev/null, its stderr is left alone.
  *
  * Output: one line per recorded run, "NAME NANOSECONDS". A command that does
@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 			pid_t pid;
 			int st;
 			long long t0 = now_ns();
-			int err = posix_spawn(&pid, c->argv[0], &fa, NULL, c->argv, environ);
+			int err = posix_spawnp(&pid, c->argv[0], &fa, NULL, c->argv, environ);
 			if (err) {
 				fprintf(stderr, "startup: cannot run %s: %s\n", c->argv[0], strerror(err));
 				return 1;

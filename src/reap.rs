@@ -59,20 +59,28 @@ pub struct Reaped {
 ///
 /// SIGCHLD does not queue: orphans dying together may raise it once, so this
 /// calls waitpid(WNOHANG) until nothing is ready. The main child's stops and
-/// continues are reported too (WUNTRACED, WCONTINUED), for job control; they
-/// are never taken for an exit.
+/// continues are reported too, for job control; they are never taken for an
+/// exit.
 pub fn reap_ready(main: Option<i32>, warn_orphans: bool) -> Reaped {
     let mut reaped = Reaped::default();
+    // Stops and continues are asked of the main child alone: waitpid(pid)
+    // goes straight to one task, while WUNTRACED|WCONTINUED on waitpid(-1)
+    // makes the kernel inspect every live child on every call, which is
+    // what costs most when thousands of orphans exit at once.
+    if let Some(pid) = main {
+        if let Ok(Some((_, raw))) =
+            sys::wait(pid, libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED)
+        {
+            reaped.main = Some(note_main(pid, Status::from_raw(raw)));
+        }
+    }
     loop {
-        match sys::wait_any(libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED) {
+        match sys::wait(-1, libc::WNOHANG) {
             Ok(Some((pid, raw))) => {
                 let status = Status::from_raw(raw);
                 if Some(pid) == main {
-                    reaped.main = Some(status);
-                    if status.exit_code().is_some() {
-                        log::info!("child pid {pid} {}", describe(status));
-                    }
-                } else if status.exit_code().is_some() {
+                    reaped.main = Some(note_main(pid, status));
+                } else {
                     reaped.orphans += 1;
                     if warn_orphans {
                         log::warn!("reaped orphan pid {pid}, which {}", describe(status));
@@ -94,6 +102,13 @@ pub fn reap_ready(main: Option<i32>, warn_orphans: bool) -> Reaped {
         }
     }
     reaped
+}
+
+fn note_main(pid: i32, status: Status) -> Status {
+    if status.exit_code().is_some() {
+        log::info!("child pid {pid} {}", describe(status));
+    }
+    status
 }
 
 fn describe(status: Status) -> String {

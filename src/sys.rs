@@ -104,13 +104,14 @@ pub fn kill(pid: i32, signo: i32) -> Result<(), Errno> {
     Errno::result(unsafe { libc::kill(pid, signo) }).map(drop)
 }
 
-/// One `waitpid(-1, ...)`: `Ok(None)` when children exist but none is ready
-/// (WNOHANG), `Err(ECHILD)` when there are none at all. The raw status is
-/// returned because nix cannot decode a death by a real-time signal.
-pub fn wait_any(flags: libc::c_int) -> Result<Option<(i32, libc::c_int)>, Errno> {
+/// One `waitpid(pid, ...)` (`pid` -1 for any child): `Ok(None)` when
+/// children exist but none is ready (WNOHANG), `Err(ECHILD)` when there are
+/// none at all. The raw status is returned because nix cannot decode a
+/// death by a real-time signal.
+pub fn wait(pid: i32, flags: libc::c_int) -> Result<Option<(i32, libc::c_int)>, Errno> {
     let mut status: libc::c_int = 0;
     // SAFETY: `status` is a live c_int for the kernel to fill.
-    let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
+    let pid = unsafe { libc::waitpid(pid, &mut status, flags) };
     match pid {
         0 => Ok(None),
         p if p > 0 => Ok(Some((p, status))),

@@ -1,0 +1,60 @@
+# Draws bench/results/chart.png from data.tsv; run.sh calls it as
+#   gnuplot -e "data='…/data.tsv'; out='…/chart.png'; subtitle='…'" chart.gp
+# One panel per figure, one bar per init, the value printed on each bar.
+# Lower is better in every panel.
+
+set terminal pngcairo size 1500,1200 font "sans,10"
+set output out
+set datafile separator "\t"
+set key autotitle columnhead
+unset key
+set style fill solid 0.85 border -1
+set boxwidth 0.7
+set grid ytics
+set xtics nomirror rotate by -30 left
+set ytics nomirror
+set offsets 0.5, 0.5, graph 0.12, 0
+set yrange [0:*]
+set linetype 1 lc rgb "#d62728"
+set linetype 2 lc rgb "#1f77b4"
+set linetype 3 lc rgb "#6baed6"
+set linetype 4 lc rgb "#2ca02c"
+set linetype 5 lc rgb "#9467bd"
+set linetype 6 lc rgb "#8c564b"
+
+# panel(column): the plot command for one figure, bars and their values
+fmt(v) = abs(v) >= 1000 ? sprintf("%.0f", v) : sprintf("%.3g", v)
+panel(c) = sprintf("plot data using 0:%d:($0+1):xtic(1) with boxes lc variable, '' using 0:%d:(fmt(column(%d))) with labels offset 0,0.8", c, c, c)
+
+set multiplot layout 3,3 title "pidone benchmark: ".subtitle font "sans,13"
+
+set title "startup overhead vs bare /bin/true (µs, median)"
+set yrange [*<0:*]
+eval panel(5)
+set yrange [0:*]
+
+set title "orphan storm: wall time (ms, median)"
+eval panel(6)
+
+set title "orphan storm: CPU time of the init (ms, median)"
+eval panel(10)
+
+set title "orphan storm: peak zombies (median)"
+eval panel(8)
+
+set title "signal round trip, one CPU (µs, median)"
+eval panel(11)
+
+set title "signal round trip, two CPUs (µs, median)"
+eval panel(13)
+
+set title "idle wake-ups per 10 s"
+eval panel(16)
+
+set title "RSS while idle (KiB)"
+eval panel(17)
+
+set title "binary size (KiB)"
+eval panel(2)
+
+unset multiplot

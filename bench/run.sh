@@ -1,0 +1,341 @@
+#!/usr/bin/env bash
+# bench/run.sh: pidone against Debian's tini, tini-static, dumb-init and catatonit.
+#
+# Setup: nothing by hand. Run it as root on Linux (a PID namespace per run
+# needs it), from anywhere:
+#
+#     bench/run.sh              full run, 2 to 3 minutes on 2 cores
+#     QUICK=1 bench/run.sh      smoke run, about 20 s
+#
+# What it does by itself:
+#   - apt-get update, then apt-get install -y whatever is missing of
+#     tini (tini and tini-static), dumb-init, catatonit, gnuplot-nox, gcc,
+#     libc6-dev, file;
+#   - builds pidone if its binary is missing:
+#     cargo build --release --target x86_64-unknown-linux-musl
+#     (glibc with +crt-static when the musl target is not installed);
+#     PIDONE=/path/to/binary benchmarks that binary instead, e.g.
+#     PIDONE=/usr/bin/tini as a stand-in while pidone does not build;
+#   - compiles its helpers from bench/*.c with gcc into bench/build/;
+#   - writes bench/results/latest.md (the table, with date and machine),
+#     bench/results/data.tsv and bench/results/chart.png, and prints the table.
+#
+# Every init runs as PID 1 of a fresh PID namespace:
+#     unshare --pid --fork --mount-proc --kill-child INIT -- CMD
+# and each benchmark is interleaved: round r runs every init once, starting
+# one further along the list each round, so machine noise hits all alike.
+#
+#   startup      INIT -- /bin/true, against bare /bin/true under the same unshare
+#                (ROUNDS rounds); median wall time; overhead = difference.
+#   orphan storm storm.c makes ORPHANS orphans that exit at once (STORM_ROUNDS
+#                rounds): wall time to the last reap, orphans reaped per second,
+#                peak zombies, zombies left, and the init's own CPU time during
+#                the storm (from /proc/1/schedstat inside the namespace).
+#   signal       sigrt.c sends SIGUSR1 to PID 1 and waits for the init to
+#                forward it back, SIG_TRIPS times over SIG_ROUNDS rounds, with
+#                both pinned to one CPU and again to two CPUs; median and p99
+#                round trip, signals lost.
+#   idle         all inits side by side for IDLE_SECS with `sleep infinity` as
+#                child: context switches of the init (= wake-ups, shown per
+#                10 s), VmRSS; then SIGTERM, which each must pass on.
+#   binary       size and whether `file` calls it statically linked.
+#
+# Knobs (environment): QUICK ROUNDS STORM_ROUNDS ORPHANS STORM_TIMEOUT
+# SIG_TRIPS SIG_ROUNDS IDLE_SECS PIDONE BUILD=1 (rebuild pidone even if present).
+# Ratios are against Debian's (dynamic) tini. The benchmark prints figures; it
+# asserts nothing about speed.
+
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+build=$here/build
+results=$here/results
+
+if [[ ${QUICK:-0} == 1 ]]; then
+	mode=quick
+	ROUNDS=${ROUNDS:-50} STORM_ROUNDS=${STORM_ROUNDS:-1} SIG_TRIPS=${SIG_TRIPS:-500}
+	SIG_ROUNDS=${SIG_ROUNDS:-1} IDLE_SECS=${IDLE_SECS:-3}
+else
+	mode=full
+	ROUNDS=${ROUNDS:-1000} STORM_ROUNDS=${STORM_ROUNDS:-7} SIG_TRIPS=${SIG_TRIPS:-2000}
+	SIG_ROUNDS=${SIG_ROUNDS:-4} IDLE_SECS=${IDLE_SECS:-10}
+fi
+ORPHANS=${ORPHANS:-20000}
+STORM_TIMEOUT=${STORM_TIMEOUT:-60}
+WARMUP=$(( ROUNDS / 10 + 1 ))
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+[[ $(id -u) == 0 ]] || die "run me as root: every init runs in its own PID namespace"
+
+# ---------------------------------------------------------------- cleanup
+# Every measuring command runs through run(): in the background, so that a
+# signal to this script is handled at once rather than after the command, and
+# under timeout(1), which makes it the leader of its own process group. On
+# exit, that group gets SIGKILL; unshare's --kill-child then takes the init
+# down with it, and with the init the whole namespace.
+work=$(mktemp -d)
+bg_pid=
+cleanup() {
+	if [[ -n $bg_pid ]]; then
+		kill -KILL -- "-$bg_pid" 2>/dev/null || kill -KILL "$bg_pid" 2>/dev/null || true
+		wait "$bg_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# run SECONDS CMD...: runs CMD with a time limit; returns its status.
+run() {
+	local limit=$1
+	shift
+	# A background job would start with SIGINT and SIGQUIT ignored; give the
+	# inits the signal state a shell in a terminal would.
+	(trap - INT QUIT TERM; exec timeout -k 5 "$limit" "$@") &
+	bg_pid=$!
+	local rc=0
+	wait "$bg_pid" || rc=$?
+	bg_pid=
+	return "$rc"
+}
+
+# ---------------------------------------------------------------- setup
+need=()
+[[ -x /usr/bin/tini && -x /usr/bin/tini-static ]] || need+=(tini)
+[[ -x /usr/bin/dumb-init ]] || need+=(dumb-init)
+[[ -x /usr/bin/catatonit ]] || need+=(catatonit)
+command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v file >/dev/null || need+=(file)
+command -v unshare >/dev/null || need+=(util-linux)
+command -v timeout >/dev/null || need+=(coreutils)
+if ((${#need[@]})); then
+	log "installing ${need[*]}"
+	apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
+fi
+
+stand_in=
+if [[ -n ${PIDONE:-} ]]; then
+	pidone=$PIDONE
+	[[ -x $pidone ]] || die "PIDONE=$pidone is not an executable"
+	stand_in=" (PIDONE=$pidone)"
+else
+	pidone=$root/target/x86_64-unknown-linux-musl/release/pidone
+	if [[ ! -x $pidone || ${BUILD:-0} == 1 ]]; then
+		command -v cargo >/dev/null || die "cargo not found: pidone cannot be built (or set PIDONE=binary)"
+		if command -v rustup >/dev/null &&
+			! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+			rustup target add x86_64-unknown-linux-musl >&2 || true
+		fi
+		if ! command -v rustup >/dev/null ||
+			rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+			log "building pidone (release, musl)"
+			(cd "$root" && cargo build --release --target x86_64-unknown-linux-musl) >&2
+		else
+			log "building pidone (release, glibc +crt-static: no musl target)"
+			pidone=$root/target/x86_64-unknown-linux-gnu/release/pidone
+			(cd "$root" && RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+				cargo build --release --target x86_64-unknown-linux-gnu) >&2
+		fi
+		[[ -x $pidone ]] || die "cargo build did not produce $pidone"
+	fi
+fi
+
+mkdir -p "$build" "$results"
+for prog in storm sigrt startup idle; do
+	if [[ ! -x $build/$prog || $here/$prog.c -nt $build/$prog ]]; then
+		# Static when libc.a is there: fewer mappings to copy on each fork.
+		gcc -O2 -Wall -Wextra -static -o "$build/$prog" "$here/$prog.c" 2>/dev/null ||
+			gcc -O2 -Wall -Wextra -o "$build/$prog" "$here/$prog.c"
+	fi
+done
+
+names=(pidone tini tini-static dumb-init catatonit)
+bins=("$pidone" /usr/bin/tini /usr/bin/tini-static /usr/bin/dumb-init /usr/bin/catatonit)
+n=${#names[@]}
+ns=("$(command -v unshare)" --pid --fork --mount-proc --kill-child)
+
+# Every init must take `INIT -- CMD` and hand back the child's exit code.
+for ((i = 0; i < n; i++)); do
+	rc=0
+	run 20 "${ns[@]}" "${bins[i]}" -- /bin/sh -c 'exit 3' || rc=$?
+	[[ $rc == 3 ]] || die "${names[i]}: '${bins[i]} -- sh -c \"exit 3\"' exited $rc, not 3"
+done
+
+# order R: the indices of the inits in round R's order.
+order() { local k; for ((k = 0; k < n; k++)); do echo $(( (k + $1) % n )); done; }
+
+# How busy the machine was for one second before the benchmark (all CPUs, %):
+# other work skews the figures. The one-second wait is the measurement.
+busy_before() {
+	local a b
+	a=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat)
+	sleep 1
+	b=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+		busy = y[1] - x[1]; all = busy + y[2] - x[2]; printf "%.0f", all ? 100 * busy / all : 0 }'
+}
+busy=$(busy_before)
+log "machine busy before start: $busy%"
+
+# ---------------------------------------------------------------- startup
+log "startup: $ROUNDS rounds (+$WARMUP warm-up) of $((n + 1)) commands"
+args=(bare "${ns[@]}" /bin/true)
+for ((i = 0; i < n; i++)); do
+	args+=(:: "${names[i]}" "${ns[@]}" "${bins[i]}" -- /bin/true)
+done
+run 900 "$build/startup" "$ROUNDS" "$WARMUP" "${args[@]}" >"$work/startup.txt"
+
+# ---------------------------------------------------------------- orphan storm
+log "orphan storm: $STORM_ROUNDS rounds of $ORPHANS orphans"
+: >"$work/storm.txt"
+for ((r = 0; r < STORM_ROUNDS; r++)); do
+	for i in $(order "$r"); do
+		rc=0
+		run $((STORM_TIMEOUT + 120)) "${ns[@]}" "${bins[i]}" -- \
+			"$build/storm" "$ORPHANS" "$STORM_TIMEOUT" >"$work/out" || rc=$?
+		if [[ $rc != 0 && $rc != 3 ]]; then
+			die "orphan storm under ${names[i]} failed (exit $rc)"
+		fi
+		printf '%s %s\n' "${names[i]}" "$(cat "$work/out")" >>"$work/storm.txt"
+		log "  ${names[i]}: $(cat "$work/out")"
+	done
+done
+
+# ---------------------------------------------------------------- signals
+# Each run pins PID 1 and sigrt to one CPU ("same") or to two ("cross"): left
+# to the scheduler, a whole run lands in one mode or the other by chance.
+trips=$(( (SIG_TRIPS + SIG_ROUNDS - 1) / SIG_ROUNDS ))
+log "signal round trip: $SIG_ROUNDS rounds of $trips trips, on one CPU and across two"
+for ((i = 0; i < n; i++)); do : >"$work/sig.${names[i]}.same"; : >"$work/sig.${names[i]}.cross"; done
+for ((r = 0; r < SIG_ROUNDS; r++)); do
+	for i in $(order "$r"); do
+		for placement in same cross; do
+			run 120 "${ns[@]}" "${bins[i]}" -- "$build/sigrt" "$trips" 10 "$placement" \
+				>>"$work/sig.${names[i]}.$placement" ||
+				die "signal round trip under ${names[i]} failed"
+		done
+	done
+done
+
+# ---------------------------------------------------------------- idle
+log "idle: ${IDLE_SECS}s, all inits side by side"
+args=()
+for ((i = 0; i < n; i++)); do
+	((i == 0)) || args+=(::)
+	args+=("${names[i]}" "${ns[@]}" "${bins[i]}" -- /bin/sh -c 'echo ready; exec sleep infinity')
+done
+run $((IDLE_SECS + 60)) "$build/idle" "$IDLE_SECS" "${args[@]}" >"$work/idle.txt"
+
+# ---------------------------------------------------------------- figures
+# median / pct P: of the numbers on stdin (nearest rank for percentiles).
+median() { sort -g | awk '{a[NR] = $1} END {
+	if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2];
+	else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+pct() { sort -g | awk -v p="$1" '{a[NR] = $1} END {
+	if (NR == 0) { print "nan"; exit } i = int(NR * p / 100); if (i < NR * p / 100) i++;
+	if (i < 1) i = 1; print a[i] }'; }
+# field NAME KEY: the values of KEY=... on NAME's lines of storm.txt / idle.txt.
+field() { awk -v n="$1" -v k="$2" '$1 == n { for (i = 2; i <= NF; i++) {
+	split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$3"; }
+
+bare_ns=$(awk '$1 == "bare" {print $2}' "$work/startup.txt" | median)
+tsv=$results/data.tsv
+printf 'init\tsize_kib\tstatic\tstart_ms\toverhead_us\tstorm_ms\treaped_per_s\tpeak_zombies\tzombies_left\tstorm_cpu_ms\tsig1_med_us\tsig1_p99_us\tsig2_med_us\tsig2_p99_us\tsig_lost\twakeups_per_10s\trss_kib\n' >"$tsv"
+for ((i = 0; i < n; i++)); do
+	name=${names[i]} bin=${bins[i]}
+	size=$(stat -L -c %s "$bin")
+	if file -bL "$bin" | grep -Eq 'statically linked|static-pie linked'; then static=yes; else static=no; fi
+	start=$(awk -v n="$name" '$1 == n {print $2}' "$work/startup.txt" | median)
+	wall=$(field "$name" wall_ns "$work/storm.txt" | median)
+	peak=$(field "$name" peak_zombies "$work/storm.txt" | median)
+	left=$(field "$name" zombies_left "$work/storm.txt" | sort -g | tail -n1)
+	cpu=$(field "$name" init_cpu_ns "$work/storm.txt" | median)
+	awk '$1 == "rt" {print $2}' "$work/sig.$name.same" >"$work/rt1"
+	awk '$1 == "rt" {print $2}' "$work/sig.$name.cross" >"$work/rt2"
+	s1m=$(median <"$work/rt1") s1p=$(pct 99 <"$work/rt1")
+	s2m=$(median <"$work/rt2") s2p=$(pct 99 <"$work/rt2")
+	lost=$(cat "$work/sig.$name".* | awk '$1 == "lost" {s += $2} END {print s + 0}')
+	wake=$(field "$name" wakeups "$work/idle.txt")
+	rss=$(field "$name" rss_kib "$work/idle.txt")
+	awk -v OFS='\t' -v name="$name" -v size="$size" -v static="$static" -v start="$start" \
+		-v bare="$bare_ns" -v wall="$wall" -v orphans="$ORPHANS" -v peak="$peak" \
+		-v left="$left" -v cpu="$cpu" -v s1m="$s1m" -v s1p="$s1p" -v s2m="$s2m" -v s2p="$s2p" -v lost="$lost" \
+		-v wake="$wake" -v secs="$IDLE_SECS" -v rss="$rss" 'BEGIN {
+		print name, sprintf("%.1f", size / 1024), static, sprintf("%.3f", start / 1e6),
+			sprintf("%.1f", (start - bare) / 1e3), sprintf("%.1f", wall / 1e6),
+			sprintf("%.0f", orphans / (wall / 1e9)), peak, left, sprintf("%.1f", cpu / 1e6),
+			sprintf("%.2f", s1m / 1e3), sprintf("%.2f", s1p / 1e3),
+			sprintf("%.2f", s2m / 1e3), sprintf("%.2f", s2p / 1e3), lost,
+			sprintf("%.1f", wake * 10 / secs), rss }' >>"$tsv"
+done
+
+# The markdown table: each figure, and its ratio to tini's where that helps.
+table() {
+	awk -F'\t' '
+	function ratio(v, base) { return (base + 0 == 0 || v == "nan") ? "" : sprintf(" (%.2f×)", v / base) }
+	function cell(v, base, unit) { return v unit ratio(v, base) }
+	function rt(med, p99, base) { return med " / " p99 " µs" ratio(med, base) }
+	NR == 1 { next }
+	{ for (i = 1; i <= NF; i++) row[NR, i] = $i; if ($1 == "tini") t = NR; last = NR }
+	END {
+		print "| init | startup overhead | orphan storm | reaped/s | peak zombies | zombies left | init CPU in storm | signal RT, 1 CPU (median / p99) | signal RT, 2 CPUs (median / p99) | lost | idle wake-ups /10 s | idle RSS | binary | static |"
+		print "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+		for (r = 2; r <= last; r++)
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				row[r, 1], cell(row[r, 5], row[t, 5], " µs"), cell(row[r, 6], row[t, 6], " ms"),
+				row[r, 7], row[r, 8], row[r, 9], cell(row[r, 10], row[t, 10], " ms"),
+				rt(row[r, 11], row[r, 12], row[t, 11]), rt(row[r, 13], row[r, 14], row[t, 13]),
+				row[r, 15], cell(row[r, 16], row[t, 16], ""), cell(row[r, 17], row[t, 17], " KiB"),
+				cell(row[r, 2], row[t, 2], " KiB"), row[r, 3]
+	}' "$tsv"
+}
+
+cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+pidone_rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "no commit")
+peers=$(dpkg-query -W -f='${Package} ${Version}, ' tini dumb-init catatonit 2>/dev/null | sed 's/, $//')
+date=$(date -u '+%Y-%m-%d %H:%M UTC')
+{
+	echo "# pidone benchmark"
+	echo
+	echo "$date, $mode run on Linux $(uname -r), $(nproc) CPUs, ${cpu_model:-unknown CPU}."
+	echo "pidone: \`$pidone\`$stand_in at $pidone_rev; peers from Debian: ${peers:-unknown versions}."
+	echo "CPU busy with other work in the second before the run: $busy% (other work skews the figures)."
+	echo "ROUNDS=$ROUNDS STORM_ROUNDS=$STORM_ROUNDS ORPHANS=$ORPHANS SIG_TRIPS=$SIG_TRIPS SIG_ROUNDS=$SIG_ROUNDS IDLE_SECS=$IDLE_SECS"
+	echo
+	table
+	echo
+	echo "Medians; ratios against Debian's tini; lower is better except reaped/s."
+	printf 'Startup overhead is the median of `unshare --pid --fork --mount-proc INIT -- /bin/true` minus that of bare `/bin/true` under the same unshare (%.3f ms).\n' \
+		"$(awk -v b="$bare_ns" 'BEGIN {print b / 1e6}')"
+	echo "Orphan storm: wall time from releasing $ORPHANS orphans to the last reap; init CPU is PID 1's own run time over the storm; peak zombies is sampled (exited minus reaped); zombies left is counted in /proc at the end and should be 0."
+	echo "Signal RT: SIGUSR1 from the child to PID 1 and forwarded back, $SIG_TRIPS times with both pinned to one CPU, $SIG_TRIPS times pinned to two (placements achieved: $(
+		cat "$work"/sig.*.same "$work"/sig.*.cross | awk '$1 == "placement" {print $2}' | sort -u | paste -sd, -)); lost = not back within 1 s."
+	echo "Idle: context switches of the init over ${IDLE_SECS} s with an idle child, scaled to 10 s; RSS is VmRSS."
+	echo "Then each idle init got SIGTERM; exit status (143 = forwarded, child died of it): $(
+		awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^exit=/) printf "%s%s %s", sep, $1, substr($i, 6); sep = ", " }' "$work/idle.txt")."
+	echo
+	echo "Orphan storm, every round in the order run (wall ms / init CPU ms):"
+	echo
+	awk '{ w = c = ""; for (i = 2; i <= NF; i++) { split($i, kv, "=");
+		if (kv[1] == "wall_ns") w = kv[2]; if (kv[1] == "init_cpu_ns") c = kv[2] }
+		if (!($1 in cells)) order[++n] = $1
+		cells[$1] = cells[$1] sprintf(" %.0f / %.0f |", w / 1e6, c / 1e6); runs[$1]++
+		if (runs[$1] > most) most = runs[$1] }
+		END { printf "| init |"; for (r = 1; r <= most; r++) printf " round %d |", r; print ""
+		printf "|---|"; for (r = 1; r <= most; r++) printf "--:|"; print ""
+		for (k = 1; k <= n; k++) print "| " order[k] " |" cells[order[k]] }' "$work/storm.txt"
+} >"$work/latest.md"
+mv "$work/latest.md" "$results/latest.md"
+
+gnuplot -e "data='$tsv'; out='$results/chart.png'; subtitle='$date, $(uname -r), $(nproc) CPUs$stand_in'" \
+	"$here/chart.gp"
+
+cat "$results/latest.md"
+log "wrote $results/latest.md, $tsv and $results/chart.png"
