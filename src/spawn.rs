@@ -31,6 +31,12 @@ pub struct Child {
     pub pid: i32,
     /// The terminal it was made the foreground of, if pidone owned one.
     pub tty: Option<RawFd>,
+    /// It leads a process group of its own. Not so when pidone has a
+    /// terminal and its own group lies outside its PID namespace
+    /// (`unshare --pid --fork` typed in a shell): pidone cannot tell whether
+    /// that group holds the terminal, so the child stays in it rather than
+    /// risk a background group that stops at its first read.
+    pub own_group: bool,
 }
 
 /// Why the child could not be started.
@@ -102,6 +108,7 @@ struct Plan {
     /// with the child's own pid (sd_listen_fds(3)).
     listen_pid: Option<usize>,
     tty: Option<RawFd>,
+    own_group: bool,
     inherited: Inherited,
 }
 
@@ -123,7 +130,11 @@ pub fn spawn(command: &[OsString], inherited: Inherited) -> Result<Child, SpawnE
             drop(write_end);
             let pid = child.as_raw();
             match read_errno(&read_end) {
-                None => Ok(Child { pid, tty: plan.tty }),
+                None => Ok(Child {
+                    pid,
+                    tty: plan.tty,
+                    own_group: plan.own_group,
+                }),
                 Some(errno) => {
                     // The child has _exit'ed (or is about to): collect it now so
                     // it never shows up as a zombie or an orphan.
@@ -206,6 +217,10 @@ impl Plan {
             env_ptrs,
             listen_pid,
             tty: foreground_tty(),
+            // getpgrp() is 0 when the group's leader is outside pidone's
+            // PID namespace (pid_namespaces(7)). That matters only with a
+            // terminal at hand.
+            own_group: unistd::getpgrp().as_raw() != 0 || !(0..=2).any(sys::is_terminal),
             inherited,
         })
     }
@@ -237,11 +252,13 @@ unsafe fn exec_child(plan: &mut Plan, report: RawFd) -> ! {
     // tcsetpgrp, signal, rt_sigprocmask, execve, write, _exit) on memory
     // that was fully built before fork; nothing is allocated.
     unsafe {
-        libc::setpgid(0, 0);
-        if let Some(fd) = plan.tty {
-            // pidone blocks SIGTTOU, so a background group may take the
-            // terminal without being stopped (tcsetpgrp(3)).
-            libc::tcsetpgrp(fd, libc::getpid());
+        if plan.own_group {
+            libc::setpgid(0, 0);
+            if let Some(fd) = plan.tty {
+                // pidone blocks SIGTTOU, so a background group may take the
+                // terminal without being stopped (tcsetpgrp(3)).
+                libc::tcsetpgrp(fd, libc::getpid());
+            }
         }
         // Rust's runtime ignores SIGPIPE before main, and an ignored
         // disposition survives exec: give the child the default back.

@@ -21,7 +21,7 @@ use crate::cli::Config;
 use crate::reap::{self, Status};
 use crate::signals::{self, Inherited};
 use crate::spawn::{self, Child};
-use crate::sys::{self, Mask};
+use crate::sys::{self, Mask, SigInfo};
 use crate::targets::{self, Scope, Target};
 
 /// Runs `config` to its end and returns pidone's exit code. `inherited` is
@@ -76,9 +76,17 @@ pub fn run(config: &Config, inherited: &Inherited) -> u8 {
     // From here on, nothing may end pidone but the end of its children: as
     // PID 1 its death would take the whole container with it. Errors are
     // logged and the loop goes on.
+    // Computed once. A child left in pidone's own group (see
+    // `Child::own_group`) cannot be signalled as a group without pidone
+    // signalling itself.
+    let forward = match (config.forward, child) {
+        (Target::Group, Some(c)) if !c.own_group => Target::Child,
+        (target, _) => target,
+    };
     Supervisor {
         config,
         scope,
+        forward,
         child,
         main_alive: child.is_some(),
         main_code: None,
@@ -110,6 +118,17 @@ fn release_inherited() {
     }
 }
 
+/// Whether pidone runs as a job of a job-control shell: its parent is in
+/// the same session but another process group, so pidone's group is not
+/// orphaned and a stop of it will be seen and continued (the test POSIX
+/// uses for orphaned process groups, setpgid(2)).
+fn in_shell_job() -> bool {
+    use nix::unistd::{getpgid, getpgrp, getppid, getsid};
+    let parent = getppid();
+    getsid(Some(parent)).ok() == getsid(None).ok()
+        && getpgid(Some(parent)).is_ok_and(|group| group != getpgrp())
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Running,
@@ -123,6 +142,7 @@ enum State {
 struct Supervisor<'a> {
     config: &'a Config,
     scope: Scope,
+    forward: Target,
     child: Option<Child>,
     main_alive: bool,
     /// The exit code pidone will end with, once known.
@@ -146,7 +166,7 @@ impl Supervisor<'_> {
             let done = match sys::wait_signal(Mask::ALL, timeout) {
                 Ok(None) => self.escalate("the grace period is over"),
                 Ok(Some(info)) if info.signo == libc::SIGCHLD => self.on_child_event(),
-                Ok(Some(info)) => self.on_signal(info.signo, info.pid),
+                Ok(Some(info)) => self.on_signal(info),
                 Err(Errno::EINTR) => false,
                 Err(e) => {
                     log::warn!("failed to wait for signals: {}", e.desc());
@@ -178,20 +198,22 @@ impl Supervisor<'_> {
     }
 
     /// Job control: the child was stopped from the terminal (Ctrl-Z). Under
-    /// a shell, pidone stops too, so the shell sees its job stop; as PID 1
-    /// nobody waits for that, and pidone stays put.
+    /// a job-control shell, pidone stops too, so the shell sees its job stop
+    /// and can continue it. Elsewhere (PID 1, a session leader) nobody would
+    /// ever continue pidone, and it stays put.
     fn on_child_stopped(&mut self, signo: i32) {
         log::debug!("child stopped by {}", signals::name(signo));
         let from_terminal = matches!(signo, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU);
-        if from_terminal && !self.scope.is_init {
+        if from_terminal && !self.scope.is_init && in_shell_job() {
             self.stopped_self = true;
             let _ = sys::kill(self.scope.me, libc::SIGSTOP);
         }
     }
 
     /// A signal for pidone. Returns true when pidone is done.
-    fn on_signal(&mut self, signo: i32, sender: i32) -> bool {
-        log::debug!("received {} from pid {sender}", signals::name(signo));
+    fn on_signal(&mut self, info: SigInfo) -> bool {
+        let signo = info.signo;
+        log::debug!("received {} from pid {}", signals::name(signo), info.pid);
         let stop_request = matches!(signo, libc::SIGTERM | libc::SIGINT);
         match self.state {
             State::Running if self.config.pause && stop_request => {
@@ -206,14 +228,23 @@ impl Supervisor<'_> {
         if signo == libc::SIGCONT && self.stopped_self {
             self.resume_child_in_foreground();
         }
+        if info.code == libc::SI_KERNEL && self.child.is_some_and(|c| !c.own_group) {
+            // A terminal's signal (Ctrl-C, a resize) to pidone's group, which
+            // the child shares: it has its own copy already.
+            log::debug!(
+                "{} came from the terminal to the child too",
+                signals::name(signo)
+            );
+            return false;
+        }
         let Some(to) = self.config.rewrite.apply(signo) else {
             log::debug!("dropped {} (rewrite)", signals::name(signo));
             return false;
         };
         let child = self
             .child
-            .filter(|_| self.main_alive || self.config.forward == Target::Group);
-        match targets::forward(&self.scope, self.config.forward, child.map(|c| c.pid), to) {
+            .filter(|_| self.main_alive || self.forward == Target::Group);
+        match targets::forward(&self.scope, self.forward, child.map(|c| c.pid), to) {
             Ok(()) if to == signo => log::debug!("forwarded {}", signals::name(to)),
             Ok(()) => log::debug!(
                 "forwarded {} as {}",
@@ -233,7 +264,10 @@ impl Supervisor<'_> {
     /// the terminal back to the child before the SIGCONT is passed on.
     fn resume_child_in_foreground(&mut self) {
         self.stopped_self = false;
-        let Some(Child { pid, tty: Some(fd) }) = self.child else {
+        let Some(Child {
+            pid, tty: Some(fd), ..
+        }) = self.child
+        else {
             return;
         };
         if sys::terminal_foreground(fd) == Some(nix::unistd::getpgrp().as_raw()) {

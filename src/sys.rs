@@ -57,6 +57,8 @@ pub struct SigInfo {
     pub signo: i32,
     /// The sender's pid, where the kernel says (`kill`, `sigqueue`, SIGCHLD).
     pub pid: i32,
+    /// `si_code`: SI_USER for kill(2), SI_KERNEL for a terminal's signals.
+    pub code: i32,
 }
 
 /// Takes the next pending signal of `mask`, sleeping until one comes or
@@ -95,6 +97,7 @@ pub fn wait_signal(mask: Mask, timeout: Option<Duration>) -> Result<Option<SigIn
     Ok(Some(SigInfo {
         signo: rc as i32,
         pid,
+        code: info.si_code,
     }))
 }
 
@@ -144,6 +147,12 @@ pub fn reset_sigchld() -> bool {
         }
         ignored
     }
+}
+
+/// Whether `fd` is a terminal.
+pub fn is_terminal(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
 }
 
 /// The foreground process group of the terminal on `fd`, if it is one.

@@ -127,6 +127,10 @@ fn child_gets_exactly_the_inherited_fds_and_pidone_keeps_none() {
             v.sort();
             v
         };
+        // pidone lets go of its inherited fds before its signal loop: a
+        // signal that comes back through it says it got there.
+        p.signal(libc::SIGUSR1);
+        p.expect_line("got 10 ");
         assert_eq!(fds(child_host), [0, 1, 2, 5, 7], "child's fds");
         assert_eq!(fds(pidone), [0, 1, 2], "pidone's fds after spawning");
         let cwd = std::fs::read_link(format!("/proc/{pidone}/cwd")).unwrap();
@@ -195,6 +199,10 @@ fn idle_pidone_never_wakes_up() {
         let mut p = Running::start(mode, &[logger.as_os_str()]);
         p.expect_line("ready");
         let pid = p.pidone_pid();
+        // Into the signal loop (a forwarded signal says so), then asleep in it.
+        p.signal(libc::SIGUSR1);
+        p.expect_line("got 10 ");
+        wait_until_sleeping(pid);
         let switches = || {
             let s = proc_status(pid);
             let v: u64 = status_field(&s, "voluntary_ctxt_switches").parse().unwrap();
@@ -210,5 +218,25 @@ fn idle_pidone_never_wakes_up() {
         assert_eq!(before, after, "an idle pidone woke up ({mode:?})");
         p.signal(libc::SIGTERM);
         p.finish().assert_code(0);
+    }
+}
+
+/// Waits (bounded) until `pid` is asleep (state S in /proc/PID/stat).
+fn wait_until_sleeping(pid: i32) {
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next());
+        if state == Some("S") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid} never went to sleep: {stat}"
+        );
+        std::thread::yield_now();
     }
 }
