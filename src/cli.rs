@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use crate::signals::{self, Rewrite};
+use crate::signals::{self, printable, Rewrite};
 use crate::targets::Target;
 
 /// Everything pidone was asked to do.
@@ -230,7 +230,10 @@ pub fn parse(
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid command line");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            return Err(CliError(format!("{first} (see 'pidone --help')")));
+            return Err(CliError(format!(
+                "{} (see 'pidone --help')",
+                printable(first)
+            )));
         }
     };
     if m.get_flag("version") {
@@ -256,9 +259,15 @@ pub fn parse(
         });
     }
     if pause && !command.is_empty() {
-        return Err(CliError(
-            "-P (pause mode) runs no command, but one was given".to_owned(),
-        ));
+        let by = if m.get_flag("pause") {
+            "-P"
+        } else {
+            "PIDONE_PAUSE"
+        };
+        return Err(CliError(format!(
+            "{by} (pause mode) runs no command, but '{}' was given",
+            printable(&command[0].to_string_lossy())
+        )));
     }
 
     Ok(Parsed::Run(Box::new(Config {
@@ -323,7 +332,8 @@ impl Env<'_> {
             "1" | "true" | "yes" | "on" => Ok(Some(true)),
             "" | "0" | "false" | "no" | "off" => Ok(Some(false)),
             _ => Err(CliError(format!(
-                "{name}='{v}' is not a boolean (use 1 or 0, true or false, yes or no, on or off)"
+                "{name}='{}' is not a boolean (use 1 or 0, true or false, yes or no, on or off)",
+                printable(&v)
             ))),
         }
     }
@@ -361,7 +371,8 @@ fn forward(m: &ArgMatches, env: &Env) -> Result<Target, CliError> {
         "child" => Ok(Target::Child),
         "all" => Ok(Target::All),
         _ => Err(CliError(format!(
-            "{src}: unknown target '{v}' (expected group, child or all)"
+            "{src}: unknown target '{}' (expected group, child or all)",
+            printable(v)
         ))),
     };
     if let Some(v) = m.get_one::<String>("forward") {
@@ -423,7 +434,7 @@ fn list_or_env(
     let values = env
         .text(var)?
         .map(|v| {
-            v.split([',', ' '])
+            v.split(|c: char| c == ',' || c.is_whitespace())
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect()
@@ -445,7 +456,7 @@ fn verbosity(m: &ArgMatches, env: &Env) -> Result<u8, CliError> {
                 .trim()
                 .parse::<u8>()
                 .map(Some)
-                .map_err(|_| CliError(format!("{name}='{v}' is not a number"))),
+                .map_err(|_| CliError(format!("{name}='{}' is not a number", printable(&v)))),
         }
     };
     if let Some(n) = level("PIDONE_VERBOSE")? {
@@ -463,30 +474,32 @@ fn verbosity(m: &ArgMatches, env: &Env) -> Result<u8, CliError> {
 
 /// An exit code, 0 to 255.
 pub fn parse_exit_code(text: &str) -> Result<u8, CliError> {
+    let shown = printable(text);
     match text.trim().parse::<u32>() {
         Ok(n) if n <= 255 => Ok(n as u8),
         Ok(_) => Err(CliError(format!(
-            "invalid exit code '{text}': out of range 0-255"
+            "invalid exit code '{shown}': out of range 0-255"
         ))),
         Err(_) => Err(CliError(format!(
-            "invalid exit code '{text}': not a number 0-255"
+            "invalid exit code '{shown}': not a number 0-255"
         ))),
     }
 }
 
 /// `500ms`, `3s`, `1m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let shown = printable(text);
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
     if digits.is_empty() {
         return Err(format!(
-            "invalid duration '{text}': expected a number and a unit (500ms, 3s, 1m)"
+            "invalid duration '{shown}': expected a number and a unit (500ms, 3s, 1m)"
         ));
     }
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("invalid duration '{text}': number too large"))?;
+        .map_err(|_| format!("invalid duration '{shown}': number too large"))?;
     let millis_per = match unit {
         "ms" => 1,
         "" | "s" => 1_000,
@@ -494,14 +507,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => 3_600_000,
         _ => {
             return Err(format!(
-                "invalid duration '{text}': unknown unit '{unit}' (use ms, s, m or h)"
+                "invalid duration '{shown}': unknown unit '{}' (use ms, s, m or h)",
+                printable(unit)
             ))
         }
     };
     n.checked_mul(millis_per)
         .filter(|&ms| ms <= 365 * 24 * 3_600_000)
         .map(Duration::from_millis)
-        .ok_or_else(|| format!("invalid duration '{text}': longer than a year"))
+        .ok_or_else(|| format!("invalid duration '{shown}': longer than a year"))
 }
 
 #[cfg(test)]

@@ -54,13 +54,28 @@ pub fn name(signo: i32) -> String {
     }
 }
 
+/// User input as it may appear in a one-line error: control characters
+/// (a newline, an escape sequence) are shown escaped, never sent to the
+/// terminal.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Why a signal could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownSignal(pub String);
 
 impl fmt::Display for UnknownSignal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown signal '{}'", self.0)
+        write!(f, "unknown signal '{}'", printable(&self.0))
     }
 }
 
@@ -113,8 +128,10 @@ fn rt_offset(rest: &str, base: i32, sign: i32) -> Option<i32> {
         return None;
     }
     let n: i32 = digits.parse().ok()?;
-    let signo = base + sign * n;
-    (RTMIN..=RTMAX).contains(&signo).then_some(signo)
+    if n > RTMAX - RTMIN {
+        return None;
+    }
+    Some(base + sign * n)
 }
 
 /// What to do with a signal before it is forwarded: send another one, or
@@ -144,7 +161,12 @@ pub struct BadRewrite {
 
 impl fmt::Display for BadRewrite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid rewrite '{}': {}", self.spec, self.reason)
+        write!(
+            f,
+            "invalid rewrite '{}': {}",
+            printable(&self.spec),
+            self.reason
+        )
     }
 }
 

@@ -13,7 +13,7 @@
 //! pidone never wakes up.
 
 use std::fs;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
@@ -76,9 +76,10 @@ pub fn run(config: &Config, inherited: &Inherited) -> u8 {
     // From here on, nothing may end pidone but the end of its children: as
     // PID 1 its death would take the whole container with it. Errors are
     // logged and the loop goes on.
-    // Computed once. A child left in pidone's own group (see
-    // `Child::own_group`) cannot be signalled as a group without pidone
-    // signalling itself.
+
+    // The forward target, decided once. A child left in pidone's own group
+    // (see `Child::own_group`) cannot be signalled as a group without
+    // pidone signalling itself.
     let forward = match (config.forward, child) {
         (Target::Group, Some(c)) if !c.own_group => Target::Child,
         (target, _) => target,
@@ -163,6 +164,15 @@ impl Supervisor<'_> {
                 }
                 _ => None,
             };
+            // A wait with a pending signal returns the signal, not a
+            // timeout: under a steady stream of signals the deadline must be
+            // checked here, or the grace period never ends.
+            if timeout == Some(Duration::ZERO) {
+                if self.escalate("the grace period is over") {
+                    return self.finish();
+                }
+                continue;
+            }
             let done = match sys::wait_signal(Mask::ALL, timeout) {
                 Ok(None) => self.escalate("the grace period is over"),
                 Ok(Some(info)) if info.signo == libc::SIGCHLD => self.on_child_event(),
