@@ -3,6 +3,7 @@
 //! Wiring only. Signals are blocked before anything else, so none can arrive
 //! unseen; then the command line is read, logging set up and the supervisor run.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use pidone::cli::{self, Parsed};
@@ -17,11 +18,13 @@ fn main() -> ExitCode {
             to_stderr,
             code,
         }) => {
-            if to_stderr {
-                eprint!("{text}");
+            // A closed or broken stdout (`pidone --help | head -1`) is no
+            // reason to panic: the text is all pidone had to say.
+            let _ = if to_stderr {
+                std::io::stderr().write_all(text.as_bytes())
             } else {
-                print!("{text}");
-            }
+                std::io::stdout().write_all(text.as_bytes())
+            };
             return ExitCode::from(code);
         }
         Err(err) => {

@@ -274,18 +274,19 @@ mod tests {
     }
 
     #[test]
-    fn rewrite_maps_and_drops() {
+    fn rewrite_maps_and_drops() -> Result<(), BadRewrite> {
         let mut r = Rewrite::default();
         assert!(r.is_identity());
-        r.add("TERM:QUIT").unwrap();
-        r.add("10:0").unwrap();
-        r.add("hup:ignore").unwrap();
-        r.add("RTMIN+1:RTMAX").unwrap();
+        r.add("TERM:QUIT")?;
+        r.add("10:0")?;
+        r.add("hup:ignore")?;
+        r.add("RTMIN+1:RTMAX")?;
         assert_eq!(r.apply(libc::SIGTERM), Some(libc::SIGQUIT));
         assert_eq!(r.apply(10), None);
         assert_eq!(r.apply(libc::SIGHUP), None);
         assert_eq!(r.apply(35), Some(64));
         assert_eq!(r.apply(libc::SIGINT), Some(libc::SIGINT));
+        Ok(())
     }
 
     #[test]

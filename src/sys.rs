@@ -24,6 +24,11 @@ impl Mask {
     /// Every signal, 1 to 64.
     pub const ALL: Mask = Mask(!0);
 
+    /// Just `signo`.
+    pub const fn of(signo: i32) -> Mask {
+        Mask(1 << (signo - 1))
+    }
+
     pub fn contains(self, signo: i32) -> bool {
         (1..=SIGMAX).contains(&signo) && self.0 & (1 << (signo - 1)) != 0
     }

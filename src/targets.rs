@@ -240,10 +240,10 @@ mod tests {
 
     #[test]
     fn reads_stat_lines_with_odd_names() {
-        let p = parse_stat(42, "42 (a) b) (c) S 7 42 42 0 -1").unwrap();
-        assert_eq!((p.pid, p.ppid, p.zombie), (42, 7, false));
-        let p = parse_stat(9, "9 (x) Z 1 9 9").unwrap();
-        assert!(p.zombie);
+        let p = parse_stat(42, "42 (a) b) (c) S 7 42 42 0 -1");
+        assert_eq!(p.map(|p| (p.pid, p.ppid, p.zombie)), Some((42, 7, false)));
+        let p = parse_stat(9, "9 (x) Z 1 9 9");
+        assert!(p.is_some_and(|p| p.zombie));
         assert!(parse_stat(1, "garbage").is_none());
     }
 }
