@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,26 @@ static int pump(long long deadline, int (*pred)(struct job *))
 static int is_ready(struct job *j) { return j->ready; }
 static int is_closed(struct job *j) { return j->fd < 0; }
 
+/* Waits until PID is in state S (asleep), or DEADLINE (ns) passes: -1. */
+static int wait_asleep(pid_t pid, long long deadline)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	while (now_ns() < deadline) {
+		FILE *f = fopen(path, "r");
+		if (!f)
+			return -1;
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		char *paren = strrchr(buf, ')');
+		if (paren && paren[1] == ' ' && paren[2] == 'S')
+			return 0;
+		sched_yield();
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -237,6 +258,16 @@ int main(int argc, char **argv)
 	for (int i = 0; i < njobs; i++) {
 		struct job *j = &jobs[i];
 		j->init = only_child(j->spawned);
+		/*
+		 * "ready" comes from the child, which may print it before its init
+		 * has finished starting up: count from the moment the init is
+		 * asleep (state S), so its start-up is not taken for a wake-up.
+		 */
+		if (j->init > 0 && wait_asleep(j->init, now_ns() + 5000000000LL) != 0) {
+			fprintf(stderr, "idle: the init of %s never went to sleep\n", j->name);
+			kill_all();
+			return 1;
+		}
 		if (j->init <= 0 || status_fields(j->init, &j->vol0, &j->nvol0, &j->rss) != 0) {
 			fprintf(stderr, "idle: cannot find the init of %s\n", j->name);
 			kill_all();

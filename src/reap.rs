@@ -4,12 +4,10 @@
 //! Never blocks and never signals anyone; `supervise` decides what an exit
 //! means.
 
-use std::time::Duration;
-
 use nix::errno::Errno;
 
 use crate::signals;
-use crate::sys::{self, Mask};
+use crate::sys;
 
 /// What a child's wait status says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,54 +54,41 @@ pub struct Reaped {
     pub none_left: bool,
 }
 
-/// How many SIGCHLDs [`reap_ready`] follows by the pids they name before it
-/// scans all children anyway, so that other signals are not kept waiting
-/// through a long storm of exits.
-const NAMED_BATCH: usize = 4096;
-
 /// Collects every child that has exited, not only the one that raised
-/// SIGCHLD; `named` is the pid that SIGCHLD named (its si_pid).
+/// SIGCHLD.
 ///
-/// Every `waitpid(-1)` walks all of pidone's children holding the kernel's
-/// tasklist lock, which every exiting child needs too: with thousands of
-/// live orphans, a scan per SIGCHLD makes the exits wait on the scans and
-/// pidone spend its time walking. So this first collects the child each
-/// SIGCHLD names (`waitpid(pid)` goes straight to one task), taking further
-/// SIGCHLDs off the queue for as long as they keep coming. Only when none
-/// is pending does it scan: SIGCHLD does not queue, so children whose exit
-/// raised no signal of their own (it was already pending) are found there.
-/// Any child that exits after that scan raises a new SIGCHLD.
-///
-/// The main child's stops and continues are reported too, for job control;
-/// they are never taken for an exit.
-pub fn reap_ready(named: i32, main: Option<i32>, warn_orphans: bool) -> Reaped {
+/// SIGCHLD does not queue: orphans dying together may raise it once, so this
+/// calls waitpid(WNOHANG) until nothing is ready. The main child's stops and
+/// continues are reported too, for job control; they are never taken for an
+/// exit.
+pub fn reap_ready(main: Option<i32>, warn_orphans: bool) -> Reaped {
     let mut reaped = Reaped::default();
-    let mut next = Some(named);
-    for _ in 0..NAMED_BATCH {
-        let Some(pid) = next.take() else { break };
-        if pid > 0 {
-            if let Ok(Some((pid, raw))) = sys::wait(pid, libc::WNOHANG) {
-                reaped.record(pid, Status::from_raw(raw), main, warn_orphans);
-            }
-        }
-        next = sys::wait_signal(Mask::of(libc::SIGCHLD), Some(Duration::ZERO))
-            .ok()
-            .flatten()
-            .map(|info| info.pid);
-    }
-    // Stops and continues are asked of the main child alone: WUNTRACED or
-    // WCONTINUED on waitpid(-1) would make the kernel inspect every live
-    // child more closely on every call.
-    if let Some(pid) = main.filter(|_| reaped.main.is_none()) {
-        if let Ok(Some((pid, raw))) =
+    // Stops and continues are asked of the main child alone: waitpid(pid)
+    // goes straight to one task, while WUNTRACED|WCONTINUED on waitpid(-1)
+    // makes the kernel inspect every live child on every call, which is
+    // what costs most when thousands of orphans exit at once.
+    if let Some(pid) = main {
+        if let Ok(Some((_, raw))) =
             sys::wait(pid, libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED)
         {
-            reaped.record(pid, Status::from_raw(raw), main, warn_orphans);
+            reaped.main = Some(note_main(pid, Status::from_raw(raw)));
         }
     }
     loop {
         match sys::wait(-1, libc::WNOHANG) {
-            Ok(Some((pid, raw))) => reaped.record(pid, Status::from_raw(raw), main, warn_orphans),
+            Ok(Some((pid, raw))) => {
+                let status = Status::from_raw(raw);
+                if Some(pid) == main {
+                    reaped.main = Some(note_main(pid, status));
+                } else {
+                    reaped.orphans += 1;
+                    if warn_orphans {
+                        log::warn!("reaped orphan pid {pid}, which {}", describe(status));
+                    } else {
+                        log::debug!("reaped orphan pid {pid}, which {}", describe(status));
+                    }
+                }
+            }
             Ok(None) => break,
             Err(Errno::ECHILD) => {
                 reaped.none_left = true;
@@ -119,22 +104,11 @@ pub fn reap_ready(named: i32, main: Option<i32>, warn_orphans: bool) -> Reaped {
     reaped
 }
 
-impl Reaped {
-    fn record(&mut self, pid: i32, status: Status, main: Option<i32>, warn_orphans: bool) {
-        if Some(pid) == main {
-            if status.exit_code().is_some() {
-                log::info!("child pid {pid} {}", describe(status));
-            }
-            self.main = Some(status);
-        } else {
-            self.orphans += 1;
-            if warn_orphans {
-                log::warn!("reaped orphan pid {pid}, which {}", describe(status));
-            } else {
-                log::debug!("reaped orphan pid {pid}, which {}", describe(status));
-            }
-        }
+fn note_main(pid: i32, status: Status) -> Status {
+    if status.exit_code().is_some() {
+        log::info!("child pid {pid} {}", describe(status));
     }
+    status
 }
 
 fn describe(status: Status) -> String {

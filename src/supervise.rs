@@ -175,7 +175,7 @@ impl Supervisor<'_> {
             }
             let done = match sys::wait_signal(Mask::ALL, timeout) {
                 Ok(None) => self.escalate("the grace period is over"),
-                Ok(Some(info)) if info.signo == libc::SIGCHLD => self.on_child_event(info.pid),
+                Ok(Some(info)) if info.signo == libc::SIGCHLD => self.on_child_event(),
                 Ok(Some(info)) => self.on_signal(info),
                 Err(Errno::EINTR) => false,
                 Err(e) => {
@@ -189,11 +189,10 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Reaps what is ready, starting with `named`, the pid a SIGCHLD named
-    /// (0 for none). Returns true when pidone is done.
-    fn on_child_event(&mut self, named: i32) -> bool {
+    /// Reaps what is ready. Returns true when pidone is done.
+    fn on_child_event(&mut self) -> bool {
         let main = self.child.filter(|_| self.main_alive).map(|c| c.pid);
-        let reaped = reap::reap_ready(named, main, self.config.warn_orphans);
+        let reaped = reap::reap_ready(main, self.config.warn_orphans);
         if let Some(status) = reaped.main {
             match status {
                 Status::Stopped(signo) => self.on_child_stopped(signo),
@@ -309,7 +308,7 @@ impl Supervisor<'_> {
             deadline: Instant::now() + self.config.grace,
         };
         // Some may have been gone already.
-        self.on_child_event(0)
+        self.on_child_event()
     }
 
     /// SIGKILLs every process that remains. Returns true when pidone is done.
@@ -317,7 +316,7 @@ impl Supervisor<'_> {
         log::info!("{why}: killing what remains");
         self.killed += self.scope.kill_all();
         self.state = State::Killing;
-        self.on_child_event(0)
+        self.on_child_event()
     }
 
     fn finish(self) -> u8 {

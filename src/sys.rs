@@ -24,11 +24,6 @@ impl Mask {
     /// Every signal, 1 to 64.
     pub const ALL: Mask = Mask(!0);
 
-    /// Just `signo`.
-    pub const fn of(signo: i32) -> Mask {
-        Mask(1 << (signo - 1))
-    }
-
     pub fn contains(self, signo: i32) -> bool {
         (1..=SIGMAX).contains(&signo) && self.0 & (1 << (signo - 1)) != 0
     }
@@ -71,7 +66,7 @@ pub struct SigInfo {
 /// it takes: an idle pidone never wakes up.
 pub fn wait_signal(mask: Mask, timeout: Option<Duration>) -> Result<Option<SigInfo>, Errno> {
     let ts = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_sec: t.as_secs().min(i64::MAX as u64) as _,
         tv_nsec: t.subsec_nanos() as libc::c_long,
     });
     let ts_ptr = ts
