@@ -249,7 +249,7 @@ fn foreground_tty() -> Option<RawFd> {
 /// Call only in the child right after fork; it never returns.
 unsafe fn exec_child(plan: &mut Plan, report: RawFd) -> ! {
     // SAFETY (whole function): only async-signal-safe calls (setpgid,
-    // tcsetpgrp, signal, rt_sigprocmask, execve, write, _exit) on memory
+    // tcsetpgrp, signal, rt_sigprocmask, execve, access, write, _exit) on memory
     // that was fully built before fork; nothing is allocated.
     unsafe {
         if plan.own_group {
@@ -295,7 +295,10 @@ unsafe fn exec_child(plan: &mut Plan, report: RawFd) -> ! {
                     errno = Errno::last_raw();
                     break;
                 }
-                libc::EACCES => denied = true,
+                // A file that is there but may not run; not a PATH entry
+                // pidone may not search, which hides nothing it could run
+                // (shells skip those too).
+                libc::EACCES => denied |= libc::access(path.as_ptr(), libc::F_OK) == 0,
                 libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
                 other => {
                     errno = other;
