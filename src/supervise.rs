@@ -164,23 +164,20 @@ impl Supervisor<'_> {
                 }
                 _ => None,
             };
-            // A wait with a pending signal returns the signal, not a
-            // timeout: under a steady stream of signals the deadline must be
-            // checked here, or the grace period never ends.
-            if timeout == Some(Duration::ZERO) {
-                if self.escalate("the grace period is over") {
-                    return self.finish();
-                }
-                continue;
-            }
-            let done = match sys::wait_signal(Mask::ALL, timeout) {
-                Ok(None) => self.escalate("the grace period is over"),
-                Ok(Some(info)) if info.signo == libc::SIGCHLD => self.on_child_event(),
-                Ok(Some(info)) => self.on_signal(info),
-                Err(Errno::EINTR) => false,
-                Err(e) => {
-                    log::warn!("failed to wait for signals: {}", e.desc());
-                    false
+            // Checked before waiting: a wait with a pending signal returns
+            // the signal, not a timeout, so under a steady stream of signals
+            // a deadline that only the wait could report would never pass.
+            let done = if timeout == Some(Duration::ZERO) {
+                self.escalate("the grace period is over")
+            } else {
+                match sys::wait_signal(Mask::ALL, timeout) {
+                    Ok(None) | Err(Errno::EINTR) => false,
+                    Ok(Some(info)) if info.signo == libc::SIGCHLD => self.on_child_event(),
+                    Ok(Some(info)) => self.on_signal(info),
+                    Err(e) => {
+                        log::warn!("failed to wait for signals: {}", e.desc());
+                        false
+                    }
                 }
             };
             if done {
