@@ -58,15 +58,6 @@ fn finish_timed(p: Running, started: Instant, since: Instant) -> (Outcome, Durat
     (out, exited.saturating_duration_since(since))
 }
 
-/// The children of `pid`, from /proc (zombies included until reaped).
-fn children_of(pid: i32) -> Vec<i32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
 /// Whether `pid` is a live (not zombie) process whose command line is
 /// `cmdline`; a unique command line guards against a recycled pid.
 fn alive(pid: i32, cmdline: &str) -> bool {
@@ -75,21 +66,8 @@ fn alive(pid: i32, cmdline: &str) -> bool {
         .flat_map(|w| [w, "\0"])
         .collect::<String>()
         .into();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let zombie = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next())
-        .is_some_and(|s| s == "Z" || s == "X");
+    let zombie = matches!(state(pid), Some('Z' | 'X'));
     !zombie && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want)
-}
-
-/// Polls (bounded) until `done` holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// The pid after `prefix` in a line such as `stubborn 1234`.
@@ -351,13 +329,13 @@ fn stop_signal_during_the_grace_period_kills_at_once() {
             // reaped it, pidone is draining: it signals its leftovers and
             // enters the grace period before it takes the next signal.
             let pidone = p.pidone_pid();
-            let main = match children_of(pidone)[..] {
+            let main = match children(pidone)[..] {
                 [main] => main,
                 ref other => p.fail(&format!("pidone's children: {other:?}")),
             };
             std::fs::write(scratch.file("go"), "").expect("write go");
             wait_until("pidone reaped the main child", || {
-                !children_of(pidone).contains(&main)
+                !children(pidone).contains(&main)
             });
             let sent = Instant::now();
             p.signal(signo);

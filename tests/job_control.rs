@@ -209,35 +209,6 @@ impl Drop for Terminal {
     }
 }
 
-/// Every live descendant of `pid`, parents before children.
-fn descendants(pid: i32) -> Vec<i32> {
-    let mut found = vec![pid];
-    let mut i = 0;
-    while i < found.len() {
-        found.extend(children(found[i]));
-        i += 1;
-    }
-    found.remove(0);
-    found
-}
-
-fn children(pid: i32) -> Vec<i32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
-/// The one-letter state of `pid` from /proc/PID/stat (`T` is stopped), or
-/// `?` when it is gone.
-fn state(pid: i32) -> char {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rfind(')')
-        .and_then(|i| stat[i + 1..].trim_start().chars().next())
-        .unwrap_or('?')
-}
-
 fn comm(pid: i32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .unwrap_or_default()
@@ -251,17 +222,6 @@ fn field(line: &str, name: &str) -> i32 {
         .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
-}
-
-fn send(pid: i32, signo: i32) {
-    // SAFETY: kill has no memory-safety preconditions.
-    let rc = unsafe { libc::kill(pid, signo) };
-    assert_eq!(
-        rc,
-        0,
-        "kill({pid}, {signo}): {}",
-        std::io::Error::last_os_error()
-    );
 }
 
 /// `docker run -it` in miniature: a PID namespace whose init (pidone) is
@@ -318,11 +278,15 @@ fn as_pid1_ctrl_c_reaches_the_foreground_child_exactly_once() {
     // A marker through pidone: rt_sigtimedwait hands pidone its pending
     // signals lowest first, so a SIGINT of its own (2) would be forwarded
     // before this SIGUSR1 (10) and show up ahead of its echo.
-    send(pidone, libc::SIGUSR1);
+    send_signal(pidone, libc::SIGUSR1);
     term.expect("got 10 SIGUSR1");
     term.expect_anywhere("pidone: debug: forwarded SIGUSR1");
     assert_eq!(term.count("got 2 SIGINT"), 1, "SIGINT arrived twice");
-    assert_ne!(state(pidone), 'T', "pidone stopped on terminal output");
+    assert_ne!(
+        state(pidone),
+        Some('T'),
+        "pidone stopped on terminal output"
+    );
 
     term.type_text("still here\n");
     term.expect("line still here");
@@ -337,18 +301,18 @@ fn as_pid1_ctrl_z_stops_the_child_but_never_pidone() {
 
     term.type_text("\x1a");
     term.expect("got 20 SIGTSTP");
-    term.wait_until("the child is stopped", |_| state(child) == 'T');
+    term.wait_until("the child is stopped", |_| state(child) == Some('T'));
     term.expect_anywhere("pidone: debug: child stopped by SIGTSTP");
     assert_still_running(&mut term, pidone);
 
     // No shell will `fg` it: `docker kill -s CONT` is the way back.
-    send(pidone, libc::SIGCONT);
+    send_signal(pidone, libc::SIGCONT);
     term.expect("got 18 SIGCONT");
-    term.wait_until("the child runs again", |_| state(child) != 'T');
+    term.wait_until("the child runs again", |_| state(child) != Some('T'));
     assert_eq!(term.foreground(), child, "the child lost the terminal");
     term.type_text("after\n");
     term.expect("line after");
-    assert_ne!(state(pidone), 'T');
+    assert_ne!(state(pidone), Some('T'));
     assert_eq!(term.count("got 20 SIGTSTP"), 1, "SIGTSTP arrived twice");
     assert_eq!(term.count("got 18 SIGCONT"), 1, "SIGCONT arrived twice");
     assert_eq!(term.count("got 10 SIGUSR1"), 1, "SIGUSR1 arrived twice");
@@ -362,9 +326,9 @@ fn as_pid1_ctrl_z_stops_the_child_but_never_pidone() {
 /// say it forwarded a SIGUSR1 (which waits, pending, on the stopped child).
 #[track_caller]
 fn assert_still_running(term: &mut Terminal, pidone: i32) {
-    send(pidone, libc::SIGUSR1);
+    send_signal(pidone, libc::SIGUSR1);
     term.expect_anywhere("pidone: debug: forwarded SIGUSR1");
-    assert_ne!(state(pidone), 'T', "pidone stopped");
+    assert_ne!(state(pidone), Some('T'), "pidone stopped");
 }
 
 const PROMPT: &str = "shell$ ";
@@ -424,7 +388,7 @@ fn suspend(term: &mut Terminal, pidone: i32, child: i32) {
     term.type_text("\x1a");
     term.expect("got 20 SIGTSTP");
     term.wait_until("the child and pidone are stopped", |_| {
-        state(child) == 'T' && state(pidone) == 'T'
+        state(child) == Some('T') && state(pidone) == Some('T')
     });
     term.expect("Stopped");
     term.expect(PROMPT);
@@ -441,7 +405,7 @@ fn suspend(term: &mut Terminal, pidone: i32, child: i32) {
 fn resume(term: &mut Terminal, pidone: i32, child: i32) {
     term.type_text("fg\n");
     term.wait_until("the child runs in the foreground again", |t| {
-        state(child) != 'T' && state(pidone) != 'T' && t.foreground() == child
+        state(child) != Some('T') && state(pidone) != Some('T') && t.foreground() == child
     });
 }
 
@@ -491,7 +455,7 @@ fn in_a_shell_bg_then_a_terminal_read_stops_both_again() {
     term.type_text("bg\n");
     term.expect("got 18 SIGCONT");
     term.wait_until("the background read stops both again", |_| {
-        state(child) == 'T' && state(pidone) == 'T'
+        state(child) == Some('T') && state(pidone) == Some('T')
     });
     let shell = term.leader();
     assert_eq!(
@@ -578,9 +542,9 @@ fn as_session_leader_not_pid1_ctrl_z_never_stops_pidone() {
     assert_eq!(pidone, term.leader());
     term.type_text("\x1a");
     term.expect("got 20 SIGTSTP");
-    term.wait_until("the child is stopped", |_| state(child) == 'T');
+    term.wait_until("the child is stopped", |_| state(child) == Some('T'));
     assert_still_running(&mut term, pidone);
-    send(pidone, libc::SIGCONT);
+    send_signal(pidone, libc::SIGCONT);
     term.expect("got 18 SIGCONT");
     term.type_text("exit 6\n");
     let status = term.finish();

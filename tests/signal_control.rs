@@ -15,7 +15,6 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 use support::*;
 
 type Flags<'a> = &'a [&'a str];
@@ -120,44 +119,6 @@ fn assert_refused(mode: Mode, vars: Vars, flags: Flags, wants: &[&str]) {
     assert!(!started, "a child was started\n{out}");
 }
 
-fn kill(pid: i32, signo: i32) {
-    // SAFETY: kill has no memory-safety preconditions.
-    let rc = unsafe { libc::kill(pid, signo) };
-    assert_eq!(
-        rc,
-        0,
-        "kill({pid}, {signo}): {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-fn children(pid: i32) -> Vec<i32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
-/// The one-letter state of `pid` (`S`, `Z`, ...), from /proc/PID/stat.
-fn state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
-}
-
-/// Polls /proc (bounded) until `ok` holds; `what` explains a timeout.
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// Kills a process tree if the test panics, so that a failing check leaves
 /// no shell or logger behind (dropping `Running` kills only the process the
 /// test started, and a failed wait may kill pidone before this runs). The
@@ -166,19 +127,10 @@ struct KillTreeOnPanic(Vec<i32>);
 
 impl KillTreeOnPanic {
     fn new(root: i32) -> KillTreeOnPanic {
-        KillTreeOnPanic(tree(root))
+        let mut pids = vec![root];
+        pids.extend(descendants(root));
+        KillTreeOnPanic(pids)
     }
-}
-
-/// `root` and its descendants, parents first.
-fn tree(root: i32) -> Vec<i32> {
-    let mut pids = vec![root];
-    let mut i = 0;
-    while i < pids.len() {
-        pids.extend(children(pids[i]));
-        i += 1;
-    }
-    pids
 }
 
 impl Drop for KillTreeOnPanic {
@@ -186,7 +138,9 @@ impl Drop for KillTreeOnPanic {
         if !std::thread::panicking() {
             return;
         }
-        let mut pids = tree(self.0[0]);
+        let root = self.0[0];
+        let mut pids = vec![root];
+        pids.extend(descendants(root));
         pids.extend(&self.0);
         for pid in pids {
             // SAFETY: kill has no memory-safety preconditions.
@@ -523,9 +477,9 @@ fn parent_death_signal_reaches_the_child_when_pidones_parent_dies() {
         let parent = p.pidone_pid();
         let pid = children(parent)[0];
         let _guard = KillTreeOnPanic::new(pid);
-        kill(parent, libc::SIGKILL);
+        send_signal(parent, libc::SIGKILL);
         assert_next(&mut p, want, &format!("pidone's parent died ({mode:?})"));
-        kill(pid, libc::SIGTERM);
+        send_signal(pid, libc::SIGTERM);
         assert_next(&mut p, "got 15 SIGTERM", "SIGTERM");
         assert_eq!(exit_code_of_orphan(pid), 0, "pidone's code ({mode:?})");
         p.finish();
@@ -864,7 +818,7 @@ fn pause_mode_reaps_and_ends_with_0_only_on_sigterm_or_sigint() {
             p.signal(signo);
         }
         let logger_pid = children(pid)[0];
-        kill(logger_pid, libc::SIGUSR1);
+        send_signal(logger_pid, libc::SIGUSR1);
         assert_next(&mut p, "got 10 SIGUSR1", "SIGUSR1 sent to the logger");
         wait_until("pidone reaps the logger", || {
             let alive = state(pid).is_some_and(|s| s != 'Z');

@@ -68,21 +68,6 @@ impl Pidfd {
     }
 }
 
-/// The process state letter of `pid` (R, S, T, Z, ...), None once it is gone.
-fn state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
-}
-
-/// The children of `pid`, as the host sees them.
-fn children(pid: i32) -> Vec<i32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
 /// Children of `pid` that are zombies.
 fn zombie_children(pid: i32) -> Vec<i32> {
     children(pid)

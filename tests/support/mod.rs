@@ -173,13 +173,7 @@ impl Running {
         }
         let deadline = Instant::now() + LIMIT;
         loop {
-            let children = std::fs::read_to_string(format!("/proc/{top}/task/{top}/children"))
-                .unwrap_or_default();
-            if let Some(pid) = children
-                .split_whitespace()
-                .next()
-                .and_then(|p| p.parse().ok())
-            {
+            if let Some(&pid) = children(top).first() {
                 return pid;
             }
             assert!(
@@ -193,15 +187,7 @@ impl Running {
 
     /// Sends `signo` to pidone.
     pub fn signal(&self, signo: i32) {
-        let pid = self.pidone_pid();
-        // SAFETY: kill has no memory-safety preconditions.
-        let rc = unsafe { libc::kill(pid, signo) };
-        assert_eq!(
-            rc,
-            0,
-            "kill({pid}, {signo}) failed: {}",
-            std::io::Error::last_os_error()
-        );
+        send_signal(self.pidone_pid(), signo);
     }
 
     /// Waits for the next stdout line.
@@ -314,6 +300,47 @@ pub fn descendants(root: i32) -> Vec<i32> {
         }
     }
     found
+}
+
+/// The children of `pid` (of its main thread), from
+/// /proc/PID/task/PID/children; zombies are listed until reaped. Empty once
+/// `pid` is gone.
+pub fn children(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// The one-letter state of `pid` from /proc/PID/stat (`R`, `S`, `T` is
+/// stopped, `Z` a zombie, ...), or None once it is gone.
+pub fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Sends `signo` to `pid` with kill(2); panics, naming the OS error, if
+/// that fails.
+pub fn send_signal(pid: i32, signo: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(pid, signo) };
+    assert_eq!(
+        rc,
+        0,
+        "kill({pid}, {signo}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Polls /proc (bounded by LIMIT) until `ok` holds; `what` explains a
+/// timeout.
+pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Fields of /proc/PID/status as (name, value) text.
