@@ -61,3 +61,32 @@ fn commands_are_found_on_path() {
         assert_eq!(out.stdout, "found", "{out}");
     }
 }
+
+#[test]
+fn a_path_entry_pidone_may_not_search_does_not_turn_not_found_into_126() {
+    // Root searches every directory, so this needs another user: run
+    // pidone as `nobody` with a root-only directory first on PATH.
+    if !is_root() {
+        eprintln!("SKIPPED: needs root to run pidone as another user");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pidone-private-{}", std::process::id()));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut cmd = command(Mode::Subreaper, &["--", "no-such-command-pidone"]);
+    cmd.env("PATH", format!("{}:/usr/bin:/bin", dir.display()));
+    cmd.current_dir("/");
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = Running::start_with(cmd, Mode::Subreaper).finish();
+    std::fs::remove_dir(&dir).unwrap();
+    out.assert_code(127)
+        .assert_stderr_contains("No such file or directory");
+}
