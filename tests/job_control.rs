@@ -333,12 +333,9 @@ fn assert_still_running(term: &mut Terminal, pidone: i32) {
 
 const PROMPT: &str = "shell$ ";
 
-/// An interactive bash with job control on a pty, running
-/// `pidone -- tty_job` as a foreground job. Returns the terminal, pidone's
-/// pid and the child's pid.
-fn shell_running_pidone() -> (Terminal, i32, i32) {
-    // The shell leads a new session on the pty, as a terminal emulator
-    // starts one (setsid(1) need not fork: the test's child leads no group).
+/// An interactive bash with job control, leading a new session on a pty
+/// (as a terminal emulator starts one), at its first prompt.
+fn interactive_bash() -> Terminal {
     let argv = [
         "setsid",
         "--ctty",
@@ -351,6 +348,16 @@ fn shell_running_pidone() -> (Terminal, i32, i32) {
     let env = [("PS1", PROMPT), ("HISTFILE", "/dev/null")];
     let mut term = Terminal::start(&argv, &env, false);
     term.expect(PROMPT);
+    term
+}
+
+/// An interactive bash with job control on a pty, running
+/// `pidone -- tty_job` as a foreground job. Returns the terminal, pidone's
+/// pid and the child's pid.
+fn shell_running_pidone() -> (Terminal, i32, i32) {
+    // The shell leads a new session on the pty, as a terminal emulator
+    // starts one (setsid(1) need not fork: the test's child leads no group).
+    let mut term = interactive_bash();
     let job = format!(
         "'{}' -- '{}'\n",
         pidone().display(),
@@ -488,18 +495,7 @@ fn as_pid1_started_from_a_shell_the_child_can_read_the_terminal() {
     // `unshare -fp pidone -- cmd` typed at a shell: pidone is PID 1, in the
     // foreground group of unshare, whose id it cannot see (getpgrp() and
     // tcgetpgrp() both return 0 inside the namespace).
-    let argv = [
-        "setsid",
-        "--ctty",
-        "bash",
-        "--norc",
-        "--noprofile",
-        "--noediting",
-        "-i",
-    ];
-    let env = [("PS1", PROMPT), ("HISTFILE", "/dev/null")];
-    let mut term = Terminal::start(&argv, &env, false);
-    term.expect(PROMPT);
+    let mut term = interactive_bash();
     let user = if is_root() {
         ""
     } else {
