@@ -42,6 +42,9 @@ pub struct Config {
     pub grace: Duration,
     /// Run no command: reap, and exit 0 on SIGTERM or SIGINT (`-P`).
     pub pause: bool,
+    /// Drain the processes left when the main child exits; `--no-drain`
+    /// turns it off.
+    pub drain: bool,
 }
 
 /// The default `--grace`: well inside Docker's 10 s stop timeout, leaving
@@ -189,6 +192,11 @@ fn command() -> Command {
                 .help("Log a warning for each orphan reaped"),
         )
         .arg(
+            flag("no-drain")
+                .long("no-drain")
+                .help("Exit as soon as the command does: leave the processes it left to the next reaper instead of stopping them (as PID 1 the kernel kills them when pidone exits)"),
+        )
+        .arg(
             flag("pause")
                 .short('P')
                 .long("pause")
@@ -249,14 +257,10 @@ pub fn parse(
         .map(|v| v.cloned().collect())
         .unwrap_or_default();
     if command.is_empty() && !pause {
-        return Ok(Parsed::Print {
-            text: format!(
-                "pidone: no command given\n{}\nTry 'pidone --help' for more information.\n",
-                cmd.render_usage()
-            ),
-            to_stderr: true,
-            code: 2,
-        });
+        return Err(CliError(
+            "no command given (usage: pidone [OPTIONS] [--] COMMAND [ARG]...; see 'pidone --help')"
+                .to_owned(),
+        ));
     }
     if pause && !command.is_empty() {
         let by = if m.get_flag("pause") {
@@ -274,29 +278,27 @@ pub fn parse(
         command,
         forward: forward(&m, &env)?,
         rewrite: rewrite(&m, &env)?,
-        subreaper: flag_or_env(
-            &m,
-            "subreaper",
-            &env,
-            &["PIDONE_SUBREAPER", "TINI_SUBREAPER"],
-        )?,
+        // tini: a set TINI_SUBREAPER means on, whatever its value.
+        subreaper: flag_or_env(&m, "subreaper", &env, &["PIDONE_SUBREAPER"])?
+            || (env.0)("TINI_SUBREAPER").is_some() && env.boolean("PIDONE_SUBREAPER")?.is_none(),
         parent_death_signal: value_or_env(
             &m,
             "parent-death-signal",
             &env,
             "PIDONE_PARENT_DEATH_SIGNAL",
         )
-        .map(|(src, v)| signals::parse(&v).map_err(|e| CliError(format!("{src}: {e}"))))
+        .map(|(src, v)| parent_death_signal(&v).map_err(|e| CliError(format!("{src}: {e}"))))
         .transpose()?,
         success_codes: success_codes(&m, &env)?,
         warn_orphans: flag_or_env(&m, "warn-orphans", &env, &["PIDONE_WARN_ORPHANS"])?,
         verbosity: verbosity(&m, &env)?,
-        log_spec: env.text("PIDONE_LOG")?.filter(|s| !s.is_empty()),
+        log_spec: log_spec(&env)?,
         grace: value_or_env(&m, "grace", &env, "PIDONE_GRACE")
             .map(|(src, v)| parse_duration(&v).map_err(|e| CliError(format!("{src}: {e}"))))
             .transpose()?
             .unwrap_or(DEFAULT_GRACE),
         pause,
+        drain: !flag_or_env(&m, "no-drain", &env, &["PIDONE_NO_DRAIN"])?,
     })))
 }
 
@@ -390,14 +392,13 @@ fn forward(m: &ArgMatches, env: &Env) -> Result<Target, CliError> {
     if let Some(single) = env.boolean("PIDONE_SINGLE_CHILD")? {
         return Ok(if single { Target::Child } else { Target::Group });
     }
-    // dumb-init runs the child in a session of its own unless told not to;
-    // without one, it signals the child alone.
-    if env.boolean("DUMB_INIT_SETSID")? == Some(false) {
+    // dumb-init runs the child in a session of its own unless this is
+    // exactly "0"; without one, it signals the child alone. (tini's
+    // TINI_KILL_PROCESS_GROUP, set to anything, asks for the group: pidone's
+    // default anyway.)
+    if (env.0)("DUMB_INIT_SETSID").is_some_and(|v| v == "0") {
         return Ok(Target::Child);
     }
-    // tini's -g; the group is pidone's default anyway, but a bad value is
-    // still an error.
-    env.boolean("TINI_KILL_PROCESS_GROUP")?;
     Ok(Target::Group)
 }
 
@@ -462,14 +463,59 @@ fn verbosity(m: &ArgMatches, env: &Env) -> Result<u8, CliError> {
     if let Some(n) = level("PIDONE_VERBOSE")? {
         return Ok(n);
     }
-    // tini counts from 1 (its default, warnings); pidone from 0.
-    if let Some(n) = level("TINI_VERBOSITY")? {
-        return Ok(n.saturating_sub(1));
+    // tini reads its variable as atoi(3) does and counts from 1 (its
+    // default, warnings); pidone counts from 0.
+    if let Some(v) = (env.0)("TINI_VERBOSITY") {
+        return Ok((atoi(&v.to_string_lossy()) - 1).clamp(0, 255) as u8);
     }
-    if env.boolean("DUMB_INIT_DEBUG")? == Some(true) {
+    // dumb-init: debug output when exactly "1".
+    if (env.0)("DUMB_INIT_DEBUG").is_some_and(|v| v == "1") {
         return Ok(2);
     }
     Ok(0)
+}
+
+/// The number at the start of `text`, as C's atoi(3) reads it: leading
+/// blanks, a sign, digits; 0 when there are none.
+fn atoi(text: &str) -> i64 {
+    let t = text.trim_start();
+    let (sign, digits) = match t.as_bytes().first() {
+        Some(b'-') => (-1, &t[1..]),
+        Some(b'+') => (1, &t[1..]),
+        _ => (1, t),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    sign * digits[..end]
+        .parse::<i64>()
+        .unwrap_or(0)
+        .min(i64::from(i32::MAX))
+}
+
+/// `-p`: a signal pidone can be sent and can act on. SIGKILL would kill
+/// pidone and orphan the child; SIGSTOP would freeze it.
+fn parent_death_signal(text: &str) -> Result<i32, String> {
+    let signo = signals::parse(text).map_err(|e| e.to_string())?;
+    match signo {
+        libc::SIGKILL | libc::SIGSTOP => Err(format!(
+            "{} cannot be the parent death signal: pidone could not act on it and forward it",
+            signals::name(signo)
+        )),
+        _ => Ok(signo),
+    }
+}
+
+/// `PIDONE_LOG`, an env_logger filter, checked here so that a bad one is a
+/// usage error like any other bad variable.
+fn log_spec(env: &Env) -> Result<Option<String>, CliError> {
+    let Some(spec) = env.text("PIDONE_LOG")?.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    env_filter::Builder::new()
+        .try_parse(&spec)
+        .map_err(|e| CliError(format!("PIDONE_LOG='{}': {e}", printable(&spec))))?;
+    Ok(Some(spec))
 }
 
 /// An exit code, 0 to 255.
@@ -562,6 +608,9 @@ mod tests {
     #[test]
     fn defaults() {
         let c = config(&["true"], &[]);
+        assert!(c.drain);
+        assert!(!config(&["--no-drain", "true"], &[]).drain);
+        assert!(!config(&["true"], &[("PIDONE_NO_DRAIN", "1")]).drain);
         assert_eq!(c.grace, DEFAULT_GRACE);
         assert!(c.rewrite.is_identity());
         assert!(!c.subreaper && !c.warn_orphans && !c.pause);
@@ -570,19 +619,10 @@ mod tests {
     }
 
     #[test]
-    fn no_command_prints_usage_to_stderr_with_code_2() {
-        match run_with(&[], &[]) {
-            Ok(Parsed::Print {
-                text,
-                to_stderr,
-                code,
-            }) => {
-                assert!(to_stderr);
-                assert_eq!(code, 2);
-                assert!(text.contains("Usage:"), "{text}");
-            }
-            other => panic!("{other:?}"),
-        }
+    fn no_command_is_a_one_line_usage_error() {
+        let e = error(&[], &[]);
+        assert!(e.starts_with("no command given"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]
@@ -649,10 +689,13 @@ mod tests {
             config(&["x"], &[("DUMB_INIT_SETSID", "0")]).forward,
             Target::Child
         );
-        assert_eq!(
-            config(&["x"], &[("DUMB_INIT_SETSID", "1")]).forward,
-            Target::Group
-        );
+        for on in ["1", "", "yes", "false"] {
+            assert_eq!(
+                config(&["x"], &[("DUMB_INIT_SETSID", on)]).forward,
+                Target::Group,
+                "DUMB_INIT_SETSID={on:?}"
+            );
+        }
         assert_eq!(
             config(&["x"], &[("TINI_KILL_PROCESS_GROUP", "1")]).forward,
             Target::Group
@@ -662,8 +705,10 @@ mod tests {
 
     #[test]
     fn forward_flags_beat_variables_and_pidones_variables_beat_the_peers() {
-        assert!(error(&["x"], &[("TINI_KILL_PROCESS_GROUP", "yes please")])
-            .contains("TINI_KILL_PROCESS_GROUP"));
+        assert_eq!(
+            config(&["x"], &[("TINI_KILL_PROCESS_GROUP", "0")]).forward,
+            Target::Group
+        );
         assert_eq!(
             config(&["-g", "x"], &[("PIDONE_FORWARD", "child")]).forward,
             Target::Group
@@ -686,16 +731,18 @@ mod tests {
     fn booleans_off_when_zero_false_or_empty() {
         for off in ["0", "false", "", "no", "OFF"] {
             assert!(
-                !config(&["x"], &[("TINI_SUBREAPER", off)]).subreaper,
+                !config(&["x"], &[("PIDONE_SUBREAPER", off)]).subreaper,
                 "{off:?}"
             );
         }
-        for on in ["1", "true", "yes", "On"] {
+        // tini's variable: set means on, whatever the value.
+        for on in ["1", "true", "yes", "On", "0", ""] {
             assert!(
                 config(&["x"], &[("TINI_SUBREAPER", on)]).subreaper,
                 "{on:?}"
             );
         }
+        assert!(!config(&["x"], &[]).subreaper);
         assert!(config(&["x"], &[("PIDONE_SUBREAPER", "1")]).subreaper);
         assert!(
             !config(
@@ -757,9 +804,16 @@ mod tests {
     #[test]
     fn parent_death_signal() {
         assert_eq!(
-            config(&["-p", "SIGKILL", "x"], &[]).parent_death_signal,
-            Some(9)
+            config(&["-p", "SIGHUP", "x"], &[]).parent_death_signal,
+            Some(1)
         );
+        for bad in ["KILL", "SIGSTOP", "9", "19"] {
+            let e = error(&["-p", bad, "x"], &[]);
+            assert!(
+                e.contains("cannot be the parent death signal"),
+                "{bad}: {e}"
+            );
+        }
         assert_eq!(
             config(&["x"], &[("PIDONE_PARENT_DEATH_SIGNAL", "term")]).parent_death_signal,
             Some(15)
@@ -781,7 +835,12 @@ mod tests {
                 .as_deref(),
             Some("debug")
         );
-        assert!(error(&["x"], &[("TINI_VERBOSITY", "lots")]).contains("TINI_VERBOSITY"));
+        // As tini reads it (atoi): no number is 0.
+        assert_eq!(config(&["x"], &[("TINI_VERBOSITY", "lots")]).verbosity, 0);
+        assert_eq!(config(&["x"], &[("TINI_VERBOSITY", " 3x")]).verbosity, 2);
+        assert_eq!(config(&["x"], &[("DUMB_INIT_DEBUG", "true")]).verbosity, 0);
+        let e = error(&["x"], &[("PIDONE_LOG", "pidone=loud")]);
+        assert!(e.starts_with("PIDONE_LOG='pidone=loud': "), "{e}");
     }
 
     #[test]

@@ -1,37 +1,33 @@
-//! pidone: run one command as PID 1, forward every signal, reap every zombie.
+//! pidone's entry point: a C `main`, so Rust's runtime does not run first.
 //!
-//! Wiring only. Signals are blocked before anything else, so none can arrive
-//! unseen; then the command line is read, logging set up and the supervisor run.
+//! Before a Rust `main`, std ignores SIGPIPE, installs SIGSEGV/SIGBUS
+//! handlers on an alternate stack, and reopens closed descriptors 0-2 on
+//! /dev/null, aborting when /dev/null is missing. An init must do none of
+//! that: its child would inherit the ignored SIGPIPE and the extra
+//! descriptors, and a container without /dev would not start. So pidone
+//! enters here, blocks every signal before anything else (none can arrive
+//! unseen), and hands over to the library.
+#![no_main]
 
-use std::io::Write;
-use std::process::ExitCode;
+use std::ffi::{c_char, c_int, CStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 
-use pidone::cli::{self, Parsed};
-use pidone::{logging, signals, supervise};
-
-fn main() -> ExitCode {
-    let inherited = signals::block_all();
-    let config = match cli::parse(std::env::args_os().collect(), |name| std::env::var_os(name)) {
-        Ok(Parsed::Run(config)) => config,
-        Ok(Parsed::Print {
-            text,
-            to_stderr,
-            code,
-        }) => {
-            // A closed or broken stdout (`pidone --help | head -1`) is no
-            // reason to panic: the text is all pidone had to say.
-            let _ = if to_stderr {
-                std::io::stderr().write_all(text.as_bytes())
-            } else {
-                std::io::stdout().write_all(text.as_bytes())
-            };
-            return ExitCode::from(code);
-        }
-        Err(err) => {
-            eprintln!("pidone: {err}");
-            return ExitCode::from(err.exit_code());
-        }
-    };
-    logging::init(config.verbosity, config.log_spec.as_deref());
-    ExitCode::from(supervise::run(&config, &inherited))
+#[allow(unsafe_code)]
+#[no_mangle]
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    let blocked = pidone::block_all();
+    let count = usize::try_from(argc).unwrap_or(0);
+    let args = (0..count)
+        // SAFETY: the C runtime passes `argc` valid pointers in `argv`.
+        .map(|i| unsafe { *argv.add(i) })
+        .take_while(|arg| !arg.is_null())
+        // SAFETY: each non-null argv entry is a NUL-terminated string that
+        // lives as long as the process.
+        .map(|arg| {
+            OsString::from(std::ffi::OsStr::from_bytes(
+                unsafe { CStr::from_ptr(arg) }.to_bytes(),
+            ))
+        })
+        .collect();
+    c_int::from(pidone::main(args, blocked))
 }

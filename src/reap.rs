@@ -13,7 +13,8 @@ use crate::sys;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Exited(i32),
-    Killed(i32),
+    /// Ended by a signal.
+    Signaled(i32),
     Stopped(i32),
     Continued,
 }
@@ -24,7 +25,7 @@ impl Status {
         if libc::WIFEXITED(raw) {
             Status::Exited(libc::WEXITSTATUS(raw))
         } else if libc::WIFSIGNALED(raw) {
-            Status::Killed(libc::WTERMSIG(raw))
+            Status::Signaled(libc::WTERMSIG(raw))
         } else if libc::WIFSTOPPED(raw) {
             Status::Stopped(libc::WSTOPSIG(raw))
         } else {
@@ -37,7 +38,7 @@ impl Status {
     pub fn exit_code(self) -> Option<u8> {
         match self {
             Status::Exited(code) => Some(code as u8),
-            Status::Killed(signo) => Some((128 + signo).min(255) as u8),
+            Status::Signaled(signo) => Some((128 + signo).min(255) as u8),
             Status::Stopped(_) | Status::Continued => None,
         }
     }
@@ -48,8 +49,6 @@ impl Status {
 pub struct Reaped {
     /// The main child's last status change, if it had one.
     pub main: Option<Status>,
-    /// How many other processes were collected.
-    pub orphans: usize,
     /// pidone has no child left at all (ECHILD).
     pub none_left: bool,
 }
@@ -81,7 +80,6 @@ pub fn reap_ready(main: Option<i32>, warn_orphans: bool) -> Reaped {
                 if Some(pid) == main {
                     reaped.main = Some(note_main(pid, status));
                 } else {
-                    reaped.orphans += 1;
                     if warn_orphans {
                         log::warn!("reaped orphan pid {pid}, which {}", describe(status));
                     } else {
@@ -114,7 +112,7 @@ fn note_main(pid: i32, status: Status) -> Status {
 fn describe(status: Status) -> String {
     match status {
         Status::Exited(code) => format!("exited with {code}"),
-        Status::Killed(signo) => format!("was killed by {}", signals::name(signo)),
+        Status::Signaled(signo) => format!("was killed by {}", signals::name(signo)),
         Status::Stopped(signo) => format!("was stopped by {}", signals::name(signo)),
         Status::Continued => "was continued".to_owned(),
     }

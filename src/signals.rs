@@ -14,26 +14,27 @@ pub const RTMIN: i32 = 34;
 /// The last real-time signal.
 pub const RTMAX: i32 = SIGMAX;
 
-/// The signal state pidone was started with, which the child gets back
-/// before exec.
+/// Proof that every signal is blocked, with the signal state the process
+/// had before, which the child gets back before exec. Only [`block_all`]
+/// makes one.
 #[derive(Clone, Copy, Debug)]
-pub struct Inherited {
-    pub mask: Mask,
+pub struct Blocked {
+    pub(crate) mask: Mask,
     /// SIGCHLD was ignored: pidone takes it back to the default for itself
     /// (see [`sys::reset_sigchld`]) and ignores it again in the child.
-    pub sigchld_ignored: bool,
+    pub(crate) sigchld_ignored: bool,
 }
 
-/// Blocks every signal, takes SIGCHLD back to its default, and returns the
-/// state pidone was started with.
+/// Blocks every signal of the calling thread, takes SIGCHLD back to its
+/// default disposition, and returns the state it replaced.
 ///
 /// Called first thing in `main`. Blocked signals queue up for
 /// `supervise`'s wait, so pidone needs no handlers. Faults of pidone's own
 /// (SIGSEGV, SIGBUS, ...) still kill it: the kernel unblocks a signal it
 /// forces for a fault. If even this fails, pidone goes on with the mask it
 /// has, which can only be more permissive.
-pub fn block_all() -> Inherited {
-    Inherited {
+pub fn block_all() -> Blocked {
+    Blocked {
         mask: sys::set_mask(Mask::ALL).unwrap_or(Mask(0)),
         sigchld_ignored: sys::reset_sigchld(),
     }
@@ -223,6 +224,7 @@ impl Rewrite {
     }
 
     /// Whether any spec changed anything.
+    #[cfg(test)]
     pub fn is_identity(&self) -> bool {
         *self == Rewrite::default()
     }

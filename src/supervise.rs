@@ -1,39 +1,47 @@
-//! The supervisor: start the child, then wait for signals and act on them
-//! until nothing is left, in three states.
+//! The supervisor: start the child, then take signals one at a time and act
+//! on them until nothing is left.
 //!
+//! pidone is in one of four states, each carrying what it needs:
+//!
+//! - **Paused** (`-P`): no command; reap orphans until SIGTERM or SIGINT.
 //! - **Running**: the main child lives. SIGCHLD means reap; every other
 //!   signal is rewritten and forwarded.
-//! - **Draining**: the main child is gone. Whatever remains got SIGTERM and
-//!   has `--grace` to finish; a SIGTERM or SIGINT now, or the deadline,
-//!   escalates to SIGKILL.
-//! - **Done**: pidone has no child left: exit with the main child's code.
+//! - **Draining**: the main child is gone with its exit code; whatever
+//!   remains got SIGTERM and has `--grace` to finish. A SIGTERM or SIGINT
+//!   now, or the deadline, escalates to
+//! - **Killing**: SIGKILL sent; waiting for the last reaps.
 //!
-//! Signals were blocked in `main` and are taken here one at a time with
+//! Every handler returns what happens next, `Continue` or `Break(code)`,
+//! so when pidone exits is decided in one place: [`Supervisor::run`].
+//!
+//! Signals were blocked in `main` and are taken here with
 //! rt_sigtimedwait(2), with no timeout unless a deadline is pending: an idle
 //! pidone never wakes up.
 
-use std::fs;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
 use crate::cli::Config;
+use crate::jobctl::JobControl;
 use crate::reap::{self, Status};
-use crate::signals::{self, Inherited};
-use crate::spawn::{self, Child};
+use crate::signals::{self, Blocked};
+use crate::spawn::{self, Child, SpawnError};
 use crate::sys::{self, Mask, SigInfo};
-use crate::targets::{self, Scope, Target};
+use crate::targets::{Recipient, Scope};
 
-/// Runs `config` to its end and returns pidone's exit code. `inherited` is
-/// the signal state pidone was started with.
-pub fn run(config: &Config, inherited: &Inherited) -> u8 {
+/// Runs `config` to its end and returns pidone's exit code, or the error
+/// that kept the command from starting. `blocked` proves every signal is
+/// blocked and holds the state the child gets back.
+pub(crate) fn run(config: &Config, blocked: Blocked) -> Result<u8, SpawnError> {
     let scope = Scope::current();
 
     // An init that is not PID 1 (shareProcessNamespace, `--pid=host`, a
     // test harness) must still get the orphans of its tree: become their
     // reaper (PR_SET_CHILD_SUBREAPER, prctl(2)). Not fatal: the command can
     // run without it, leaving orphans to the real init.
-    if config.subreaper || !scope.is_init {
+    if config.subreaper || !scope.is_init() {
         if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
             log::warn!(
                 "failed to register as child subreaper: {}; orphans will not be reaped",
@@ -42,124 +50,124 @@ pub fn run(config: &Config, inherited: &Inherited) -> u8 {
         }
     }
 
+    // Asked for a signal when the parent dies: if the parent died before
+    // the request took effect, no signal will come, so act on it as soon
+    // as the loop starts.
+    let mut pending = None;
     if let Some(signo) = config.parent_death_signal {
         let parent = nix::unistd::getppid();
         match sys::set_parent_death_signal(signo) {
             Err(e) => log::warn!("failed to set the parent death signal: {}", e.desc()),
-            // The parent may have died before the request took effect; then
-            // no signal will come, so queue it now (it is blocked, so it
-            // waits for the loop below).
             Ok(()) if nix::unistd::getppid() != parent => {
                 log::info!("parent is already gone; acting on {}", signals::name(signo));
-                let _ = sys::kill(scope.me, signo);
+                pending = Some(signo);
             }
             Ok(()) => {}
         }
     }
 
-    let child = if config.pause {
-        None
+    let state = if config.pause {
+        spawn::let_go();
+        State::Paused
     } else {
-        match spawn::spawn(&config.command, *inherited) {
-            Ok(child) => {
-                log::info!("started child pid {}", child.pid);
-                Some(child)
-            }
-            Err(e) => {
-                log::error!("{e}");
-                return e.exit_code();
-            }
-        }
+        let child = spawn::spawn(&config.command, blocked)?;
+        log::info!("started child pid {}", child.process.pid);
+        State::Running(child)
     };
-    release_inherited();
 
     // From here on, nothing may end pidone but the end of its children: as
     // PID 1 its death would take the whole container with it. Errors are
     // logged and the loop goes on.
 
-    // The forward target, decided once. A child left in pidone's own group
-    // (see `Child::own_group`) cannot be signalled as a group without
-    // pidone signalling itself.
-    let forward = match (config.forward, child) {
-        (Target::Group, Some(c)) if !c.own_group => Target::Child,
-        (target, _) => target,
+    let child = match &state {
+        State::Running(child) => Some(child),
+        _ => None,
     };
-    Supervisor {
+    Ok(Supervisor {
         config,
         scope,
-        forward,
-        child,
-        main_alive: child.is_some(),
-        main_code: None,
-        state: State::Running,
-        stopped_self: false,
+        me: std::process::id() as i32,
+        recipient: Recipient::at_start(
+            config.forward,
+            child.is_some(),
+            child.is_some_and(|c| c.own_group),
+        ),
+        jobs: JobControl::new(child, scope.is_init()),
+        state,
+        pending,
         drained: 0,
         killed: 0,
     }
-    .run()
+    .run())
 }
 
-/// Lets go of what pidone inherited for the child: file descriptors >= 3
-/// (the child has its own copies now) and the working directory, so pidone
-/// pins no file, socket or mount of the child's.
-fn release_inherited() {
-    let fds: Vec<i32> = match fs::read_dir("/proc/self/fd") {
-        Ok(dir) => dir
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .filter(|&fd| fd > 2)
-            .collect(),
-        Err(_) => (3..1024).collect(),
-    };
-    // The directory's own fd is among them and already closed: EBADF.
-    for fd in fds {
-        let _ = nix::unistd::close(fd);
-    }
-    if let Err(e) = nix::unistd::chdir("/") {
-        log::warn!("failed to change directory to /: {}", e.desc());
-    }
-}
-
-/// Whether pidone runs as a job of a job-control shell: its parent is in
-/// the same session but another process group, so pidone's group is not
-/// orphaned and a stop of it will be seen and continued (the test POSIX
-/// uses for orphaned process groups, setpgid(2)).
-fn in_shell_job() -> bool {
-    use nix::unistd::{getpgid, getpgrp, getppid, getsid};
-    let parent = getppid();
-    getsid(Some(parent)).ok() == getsid(None).ok()
-        && getpgid(Some(parent)).is_ok_and(|group| group != getpgrp())
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum State {
-    Running,
-    Draining {
-        deadline: Instant,
-    },
-    /// SIGKILL sent; waiting for the last children to be reaped.
-    Killing,
+    Paused,
+    Running(Child),
+    Draining { code: u8, deadline: Instant },
+    Killing { code: u8 },
+}
+
+impl State {
+    /// The code pidone will exit with once no child is left, if known.
+    fn code(&self) -> Option<u8> {
+        match self {
+            State::Draining { code, .. } | State::Killing { code } => Some(*code),
+            State::Paused | State::Running(_) => None,
+        }
+    }
+}
+
+enum Event {
+    Signal(SigInfo),
+    /// The grace period is over.
+    Deadline,
 }
 
 struct Supervisor<'a> {
     config: &'a Config,
     scope: Scope,
-    forward: Target,
-    child: Option<Child>,
-    main_alive: bool,
-    /// The exit code pidone will end with, once known.
-    main_code: Option<u8>,
+    me: i32,
+    /// Who forwarded signals reach: decided at the start, changed once when
+    /// the main child is gone.
+    recipient: Recipient,
+    jobs: JobControl,
     state: State,
-    /// pidone stopped itself because the child was stopped from the terminal.
-    stopped_self: bool,
+    /// A signal to act on before waiting for the next (see `run`).
+    pending: Option<i32>,
     drained: usize,
     killed: usize,
 }
 
 impl Supervisor<'_> {
+    /// The loop, and the one place where pidone decides to exit.
     fn run(mut self) -> u8 {
         loop {
+            let event = match self.pending.take() {
+                Some(signo) => Event::Signal(SigInfo {
+                    signo,
+                    pid: 0,
+                    code: libc::SI_USER,
+                }),
+                None => self.next_event(),
+            };
+            let next = match event {
+                Event::Signal(info) if info.signo == libc::SIGCHLD => self.reap(),
+                Event::Signal(info) => self.on_signal(info),
+                Event::Deadline => self.escalate("the grace period is over"),
+            };
+            if let ControlFlow::Break(code) = next {
+                return self.finish(code);
+            }
+        }
+    }
+
+    /// Sleeps until a signal comes or the deadline passes.
+    fn next_event(&self) -> Event {
+        loop {
             let timeout = match self.state {
-                State::Draining { deadline } => {
+                State::Draining { deadline, .. } => {
                     Some(deadline.saturating_duration_since(Instant::now()))
                 }
                 _ => None,
@@ -167,91 +175,86 @@ impl Supervisor<'_> {
             // Checked before waiting: a wait with a pending signal returns
             // the signal, not a timeout, so under a steady stream of signals
             // a deadline that only the wait could report would never pass.
-            let done = if timeout == Some(Duration::ZERO) {
-                self.escalate("the grace period is over")
-            } else {
-                match sys::wait_signal(Mask::ALL, timeout) {
-                    Ok(None) | Err(Errno::EINTR) => false,
-                    Ok(Some(info)) if info.signo == libc::SIGCHLD => self.on_child_event(),
-                    Ok(Some(info)) => self.on_signal(info),
-                    Err(e) => {
-                        log::warn!("failed to wait for signals: {}", e.desc());
-                        false
-                    }
-                }
-            };
-            if done {
-                return self.finish();
+            if timeout == Some(Duration::ZERO) {
+                return Event::Deadline;
+            }
+            match sys::wait_signal(Mask::ALL, timeout) {
+                Ok(Some(info)) => return Event::Signal(info),
+                Ok(None) | Err(Errno::EINTR) => {}
+                Err(e) => log::warn!("failed to wait for signals: {}", e.desc()),
             }
         }
     }
 
-    /// Reaps what is ready. Returns true when pidone is done.
-    fn on_child_event(&mut self) -> bool {
-        let main = self.child.filter(|_| self.main_alive).map(|c| c.pid);
+    /// Reaps what is ready.
+    fn reap(&mut self) -> ControlFlow<u8> {
+        let main = match &self.state {
+            State::Running(child) => Some(child.process.pid),
+            _ => None,
+        };
         let reaped = reap::reap_ready(main, self.config.warn_orphans);
-        if let Some(status) = reaped.main {
-            match status {
-                Status::Stopped(signo) => self.on_child_stopped(signo),
-                Status::Continued => {}
-                Status::Exited(_) | Status::Killed(_) => {
-                    self.main_alive = false;
-                    self.main_code = status.exit_code();
-                    return reaped.none_left || self.start_drain();
+        match reaped.main {
+            Some(Status::Stopped(signo)) => self.jobs.child_stopped(signo),
+            Some(status) => {
+                if let Some(code) = status.exit_code() {
+                    return self.main_exited(code, reaped.none_left);
                 }
             }
+            None => {}
         }
-        reaped.none_left && self.main_code.is_some()
-    }
-
-    /// Job control: the child was stopped from the terminal (Ctrl-Z). Under
-    /// a job-control shell, pidone stops too, so the shell sees its job stop
-    /// and can continue it. Elsewhere (PID 1, a session leader) nobody would
-    /// ever continue pidone, and it stays put.
-    fn on_child_stopped(&mut self, signo: i32) {
-        log::debug!("child stopped by {}", signals::name(signo));
-        let from_terminal = matches!(signo, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU);
-        if from_terminal && !self.scope.is_init && in_shell_job() {
-            self.stopped_self = true;
-            let _ = sys::kill(self.scope.me, libc::SIGSTOP);
+        match self.state.code() {
+            Some(code) if reaped.none_left => ControlFlow::Break(code),
+            _ => ControlFlow::Continue(()),
         }
     }
 
-    /// A signal for pidone. Returns true when pidone is done.
-    fn on_signal(&mut self, info: SigInfo) -> bool {
+    /// The main child is gone with `code`: its pid and group may be anyone's
+    /// from now on. What remains is drained, unless `--no-drain`.
+    fn main_exited(&mut self, code: u8, none_left: bool) -> ControlFlow<u8> {
+        self.recipient = self.recipient.after_main_child();
+        if none_left || !self.config.drain {
+            return ControlFlow::Break(code);
+        }
+        self.start_drain(code)
+    }
+
+    /// A signal for pidone.
+    fn on_signal(&mut self, info: SigInfo) -> ControlFlow<u8> {
         let signo = info.signo;
+        // pidone's own: SIGPIPE or SIGXFSZ raised by a write of its own
+        // output (see `logging`). Consumed silently: logging it could raise
+        // another.
+        if info.pid == self.me && info.code == libc::SI_USER {
+            return ControlFlow::Continue(());
+        }
         log::debug!("received {} from pid {}", signals::name(signo), info.pid);
         let stop_request = matches!(signo, libc::SIGTERM | libc::SIGINT);
         match self.state {
-            State::Running if self.config.pause && stop_request => {
-                self.main_code = Some(0);
-                return self.start_drain();
-            }
+            State::Paused if stop_request => return self.start_drain(0),
             State::Draining { .. } if stop_request => {
                 return self.escalate(&format!("{} during the grace period", signals::name(signo)));
             }
             _ => {}
         }
-        if signo == libc::SIGCONT && self.stopped_self {
-            self.resume_child_in_foreground();
+        let main = match &self.state {
+            State::Running(child) => Some(&child.process),
+            _ => None,
+        };
+        if let (libc::SIGCONT, Some(child)) = (signo, main) {
+            self.jobs.continued(child.pid);
         }
-        if info.code == libc::SI_KERNEL && self.child.is_some_and(|c| !c.own_group) {
-            // A terminal's signal (Ctrl-C, a resize) to pidone's group, which
-            // the child shares: it has its own copy already.
+        if self.jobs.child_has_it(&info) {
             log::debug!(
                 "{} came from the terminal to the child too",
                 signals::name(signo)
             );
-            return false;
+            return ControlFlow::Continue(());
         }
         let Some(to) = self.config.rewrite.apply(signo) else {
             log::debug!("dropped {} (rewrite)", signals::name(signo));
-            return false;
+            return ControlFlow::Continue(());
         };
-        let child = self
-            .child
-            .filter(|_| self.main_alive || self.forward == Target::Group);
-        match targets::forward(&self.scope, self.forward, child.map(|c| c.pid), to) {
+        match self.recipient.send(self.scope, main, to) {
             Ok(()) if to == signo => log::debug!("forwarded {}", signals::name(to)),
             Ok(()) => log::debug!(
                 "forwarded {} as {}",
@@ -264,59 +267,47 @@ impl Supervisor<'_> {
             ),
             Err(e) => log::warn!("failed to forward {}: {}", signals::name(to), e.desc()),
         }
-        false
+        ControlFlow::Continue(())
     }
 
-    /// pidone was continued (`fg`): if the shell gave it the terminal, hand
-    /// the terminal back to the child before the SIGCONT is passed on.
-    fn resume_child_in_foreground(&mut self) {
-        self.stopped_self = false;
-        let Some(Child {
-            pid, tty: Some(fd), ..
-        }) = self.child
-        else {
-            return;
-        };
-        if sys::terminal_foreground(fd) == Some(nix::unistd::getpgrp().as_raw()) {
-            if let Err(e) = sys::give_terminal(fd, pid) {
-                log::warn!(
-                    "failed to give the terminal back to the child: {}",
-                    e.desc()
-                );
-            }
-        }
-    }
-
-    /// The main child is gone and other processes remain: SIGTERM them and
-    /// start the grace period. Returns true when pidone is done.
-    fn start_drain(&mut self) -> bool {
-        if self.config.grace.is_zero() {
-            let done = self.escalate("--grace is 0");
-            self.drained = self.killed;
-            return done;
-        }
-        self.drained = self.scope.signal_all(libc::SIGTERM);
-        log::info!(
-            "sent SIGTERM to {}; waiting up to {:?}",
-            processes(self.drained),
-            self.config.grace
-        );
+    /// The main child is gone (or pause mode was stopped) with `code`, and
+    /// other processes may remain: SIGTERM them and start the grace period.
+    fn start_drain(&mut self, code: u8) -> ControlFlow<u8> {
         self.state = State::Draining {
+            code,
             deadline: Instant::now() + self.config.grace,
         };
+        if self.config.grace.is_zero() {
+            let next = self.escalate("--grace is 0");
+            self.drained = self.killed;
+            return next;
+        }
+        let count = log::log_enabled!(log::Level::Info);
+        self.drained = self.scope.signal_all(libc::SIGTERM, count);
+        if count {
+            log::info!(
+                "sent SIGTERM to {}; waiting up to {:?}",
+                processes(self.drained),
+                self.config.grace
+            );
+        }
         // Some may have been gone already.
-        self.on_child_event()
+        self.reap()
     }
 
-    /// SIGKILLs every process that remains. Returns true when pidone is done.
-    fn escalate(&mut self, why: &str) -> bool {
+    /// SIGKILLs every process that remains.
+    fn escalate(&mut self, why: &str) -> ControlFlow<u8> {
+        let Some(code) = self.state.code() else {
+            return ControlFlow::Continue(());
+        };
         log::info!("{why}: killing what remains");
         self.killed += self.scope.kill_all();
-        self.state = State::Killing;
-        self.on_child_event()
+        self.state = State::Killing { code };
+        self.reap()
     }
 
-    fn finish(self) -> u8 {
+    /// The exit code for `code`, after `-e`.
+    fn finish(self, code: u8) -> u8 {
         if self.drained > 0 || self.killed > 0 {
             log::info!(
                 "drained {} after the main child exited; {} had to be killed",
@@ -324,7 +315,6 @@ impl Supervisor<'_> {
                 self.killed
             );
         }
-        let code = self.main_code.unwrap_or(0);
         if self.config.success_codes.contains(&code) {
             log::info!("exit code {code} reported as 0 (-e)");
             return 0;

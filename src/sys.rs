@@ -9,6 +9,7 @@
 //! and exec.
 #![allow(unsafe_code)]
 
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -23,10 +24,6 @@ pub struct Mask(pub u64);
 impl Mask {
     /// Every signal, 1 to 64.
     pub const ALL: Mask = Mask(!0);
-
-    pub fn contains(self, signo: i32) -> bool {
-        (1..=SIGMAX).contains(&signo) && self.0 & (1 << (signo - 1)) != 0
-    }
 }
 
 /// Sets the calling thread's signal mask and returns the one it replaces.
@@ -107,6 +104,99 @@ pub fn kill(pid: i32, signo: i32) -> Result<(), Errno> {
     Errno::result(unsafe { libc::kill(pid, signo) }).map(drop)
 }
 
+/// A pidfd for `pid` (pidfd_open(2), Linux 5.3): a handle on the process
+/// itself, not on its number, so a signal sent through it can never reach
+/// a process that got the number later. ENOSYS on older kernels.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags, no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new descriptor that nothing else owns
+    // (pidfd_open sets close-on-exec itself).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Sends `signo` through a pidfd (pidfd_send_signal(2), Linux 5.1): ESRCH
+/// once that very process has exited, whoever holds its number now.
+pub fn pidfd_send_signal(pidfd: RawFd, signo: i32) -> Result<(), Errno> {
+    // SAFETY: a null siginfo makes the kernel fill in a kill(2)-like one;
+    // the other arguments are plain integers.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            signo,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// Closes every descriptor from `first` to `last` (close_range(2), Linux
+/// 5.9): ENOSYS on older kernels.
+pub fn close_range(first: u32, last: u32) -> Result<(), Errno> {
+    // SAFETY: close_range takes integers only; closing descriptors is
+    // memory-safe (the callers own what they close).
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+    Errno::result(rc).map(drop)
+}
+
+/// One write(2), whatever the descriptor; never retried, never blocking
+/// more than the descriptor itself does.
+pub fn write(fd: RawFd, bytes: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: the pointer and length describe `bytes`, which outlives the call.
+    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    Errno::result(n).map(|n| n as usize)
+}
+
+/// One send(2) on a socket that never blocks (MSG_DONTWAIT) and never
+/// raises SIGPIPE (MSG_NOSIGNAL).
+pub fn send_nonblocking(fd: RawFd, bytes: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: the pointer and length describe `bytes`, which outlives the call.
+    let n = unsafe {
+        libc::send(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    Errno::result(n).map(|n| n as usize)
+}
+
+/// Whether a write of up to PIPE_BUF bytes to `fd` would not block now
+/// (poll(2) with no timeout).
+pub fn writable_now(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd, count 1, no timeout.
+    let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+    rc == 1 && pfd.revents & libc::POLLOUT != 0
+}
+
+/// The file type bits of `fd` (`S_IFIFO`, `S_IFREG`, ...), or `None` when
+/// it is not open.
+pub fn file_type(fd: RawFd) -> Option<libc::mode_t> {
+    // SAFETY: all-zero is a valid `stat`, which fstat fills.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a live, writable stat buffer.
+    let rc = unsafe { libc::fstat(fd, &mut st) };
+    (rc == 0).then_some(st.st_mode & libc::S_IFMT)
+}
+
+/// The session a terminal on `fd` controls, if `fd` is one (tcgetsid(3)).
+pub fn terminal_session(fd: RawFd) -> Option<i32> {
+    // SAFETY: tcgetsid only inspects the descriptor.
+    let sid = unsafe { libc::tcgetsid(fd) };
+    (sid > 0).then_some(sid)
+}
+
 /// One `waitpid(pid, ...)` (`pid` -1 for any child): `Ok(None)` when
 /// children exist but none is ready (WNOHANG), `Err(ECHILD)` when there are
 /// none at all. The raw status is returned because nix cannot decode a
@@ -149,12 +239,6 @@ pub fn reset_sigchld() -> bool {
     }
 }
 
-/// Whether `fd` is a terminal.
-pub fn is_terminal(fd: i32) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(fd) == 1 }
-}
-
 /// The foreground process group of the terminal on `fd`, if it is one.
 pub fn terminal_foreground(fd: i32) -> Option<i32> {
     // SAFETY: tcgetpgrp only reads the descriptor.
@@ -166,4 +250,23 @@ pub fn terminal_foreground(fd: i32) -> Option<i32> {
 pub fn give_terminal(fd: i32, pgrp: i32) -> Result<(), Errno> {
     // SAFETY: tcsetpgrp has no memory-safety preconditions.
     Errno::result(unsafe { libc::tcsetpgrp(fd, pgrp) }).map(drop)
+}
+
+/// Whether `fd` is a terminal.
+pub fn is_terminal(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// One past the highest descriptor number this process may have:
+/// RLIMIT_NOFILE's hard limit, capped at the kernel's default `nr_open`.
+pub fn descriptor_limit() -> u32 {
+    const NR_OPEN: u32 = 1 << 20;
+    // SAFETY: all-zero is a valid rlimit, which getrlimit fills.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `limit` is a live, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return NR_OPEN;
+    }
+    u32::try_from(limit.rlim_max).map_or(NR_OPEN, |max| max.min(NR_OPEN))
 }

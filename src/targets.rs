@@ -1,16 +1,24 @@
-//! Which processes a signal reaches: the main child, its process group, or
-//! every process pidone may signal, and how to find them.
+//! Who a signal reaches, and how to reach exactly them and nobody else.
 //!
-//! "Every process pidone may signal" depends on where pidone is. As PID 1 of
-//! its namespace it is everyone else there, and `kill(-1, ...)` reaches
+//! A pid is not an identity: once a process is reaped its number can be
+//! handed to a stranger. So pidone holds processes by pidfd (pidfd_open(2),
+//! Linux 5.3) and signals through it (pidfd_send_signal(2), Linux 5.1): a
+//! signal sent through a pidfd reaches that process or, if it is gone,
+//! nobody. On older kernels pidone falls back to kill(2).
+//!
+//! "Every process pidone may signal" depends on where pidone stands. As PID 1
+//! of its namespace it is everyone else there, and `kill(-1, ...)` reaches
 //! exactly them (pid_namespaces(7)). Anywhere else it is only pidone's own
-//! descendants, found by walking parent links in /proc: pidone never sends
+//! descendants, walked down from pidone through /proc: pidone never sends
 //! `kill(-1, ...)` outside its own namespace.
 
-use std::fs;
+use std::collections::HashSet;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
+use crate::procfs;
+use crate::signals;
 use crate::sys;
 
 /// Who forwarded signals reach (`--forward`).
@@ -24,226 +32,230 @@ pub enum Target {
     All,
 }
 
-/// Where pidone stands: its pid, and whether it is its namespace's init.
-#[derive(Clone, Copy, Debug)]
-pub struct Scope {
-    pub me: i32,
-    pub is_init: bool,
+/// A process held by its identity, not only its number.
+#[derive(Debug)]
+pub(crate) struct Process {
+    pub pid: i32,
+    /// `None` where the kernel has no pidfds.
+    pidfd: Option<OwnedFd>,
+}
+
+impl Process {
+    /// Holds `pid`, which the caller knows to be its own un-reaped child
+    /// (so the number cannot have been reused yet).
+    pub fn child(pid: i32) -> Process {
+        Process {
+            pid,
+            pidfd: sys::pidfd_open(pid).ok(),
+        }
+    }
+
+    /// Holds `pid` if, once held, it is still a live child of `parent`:
+    /// checked after the pidfd is open, so the pidfd names that child and
+    /// not a process that took its number after it exited. `None` if it is
+    /// gone or is someone else.
+    fn child_of(parent: i32, pid: i32) -> Option<Process> {
+        let pidfd = match sys::pidfd_open(pid) {
+            Ok(fd) => Some(fd),
+            Err(Errno::ENOSYS) => None,
+            Err(_) => return None,
+        };
+        let stat = procfs::stat(pid)?;
+        (stat.ppid == parent && !stat.zombie).then_some(Process { pid, pidfd })
+    }
+
+    /// The pidfd's descriptor, if the kernel gave one.
+    pub fn pidfd(&self) -> Option<RawFd> {
+        self.pidfd.as_ref().map(|fd| fd.as_raw_fd())
+    }
+
+    /// Sends `signo` to this process, and only to it.
+    pub fn signal(&self, signo: i32) -> Result<(), Errno> {
+        match &self.pidfd {
+            Some(fd) => sys::pidfd_send_signal(fd.as_raw_fd(), signo),
+            None => sys::kill(self.pid, signo),
+        }
+    }
+}
+
+/// Where pidone stands, which decides what "every process" means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// PID 1 of its namespace: everyone else in it, by `kill(-1)`.
+    Init,
+    /// Anything else: pidone's own descendants, one by one.
+    Subreaper { me: i32 },
 }
 
 impl Scope {
     pub fn current() -> Scope {
-        let me = std::process::id() as i32;
-        Scope {
-            me,
-            is_init: me == 1,
+        match std::process::id() as i32 {
+            1 => Scope::Init,
+            me => Scope::Subreaper { me },
         }
     }
 
-    /// Sends `signo` to every process pidone may signal; returns how many
-    /// there were, as far as /proc can tell.
-    pub fn signal_all(&self, signo: i32) -> usize {
-        if self.is_init {
-            let count = self.others().len();
-            match sys::kill(-1, signo) {
-                Ok(()) | Err(Errno::ESRCH) => {}
-                Err(e) => log::warn!(
-                    "failed to send {} to every process: {e}",
-                    crate::signals::name(signo)
-                ),
+    pub fn is_init(self) -> bool {
+        self == Scope::Init
+    }
+
+    /// Sends `signo` to every process pidone may signal. Returns how many
+    /// there were when `count` is asked for (as PID 1 that costs a scan of
+    /// /proc, so it is done only when the number will be logged), else 0.
+    pub fn signal_all(self, signo: i32, count: bool) -> usize {
+        match self {
+            Scope::Init => {
+                let n = if count && procfs::is_ours() {
+                    procfs::all().filter(|p| p.pid != 1 && !p.zombie).count()
+                } else {
+                    0
+                };
+                match sys::kill(-1, signo) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(e) => log::warn!(
+                        "failed to send {} to every process: {}",
+                        signals::name(signo),
+                        e.desc()
+                    ),
+                }
+                n
             }
-            return count;
+            Scope::Subreaper { me } => descendants(me).iter().filter(|p| send(p, signo)).count(),
         }
-        let mut count = 0;
-        for pid in self.others() {
-            match sys::kill(pid, signo) {
-                Ok(()) => count += 1,
-                Err(Errno::ESRCH) => {}
-                Err(e) => log::warn!(
-                    "failed to send {} to pid {pid}: {e}",
-                    crate::signals::name(signo)
-                ),
-            }
-        }
-        count
     }
 
     /// SIGKILLs every process pidone may signal; returns how many.
     ///
-    /// Outside PID 1 there is no atomic kill(-1): a process may fork between
-    /// the scan and the kill, so scan again until no new one is alive.
-    /// Killed processes cannot fork, so this ends after a round or two.
-    pub fn kill_all(&self) -> usize {
-        if self.is_init {
-            return self.signal_all(libc::SIGKILL);
-        }
-        let mut killed: Vec<i32> = Vec::new();
+    /// Outside PID 1 there is no atomic `kill(-1)`: a process may fork
+    /// between the walk and the kill, so walk again until no new one is
+    /// alive. Killed processes cannot fork, so this ends after a round or
+    /// two.
+    pub fn kill_all(self) -> usize {
+        let Scope::Subreaper { me } = self else {
+            return self.signal_all(libc::SIGKILL, log::log_enabled!(log::Level::Info));
+        };
+        let mut killed = HashSet::new();
         for _ in 0..64 {
-            let fresh: Vec<i32> = self
-                .others()
+            let fresh: Vec<Process> = descendants(me)
                 .into_iter()
-                .filter(|p| !killed.contains(p))
+                .filter(|p| !killed.contains(&p.pid))
                 .collect();
             if fresh.is_empty() {
                 break;
             }
-            for pid in fresh {
-                if sys::kill(pid, libc::SIGKILL).is_ok() {
-                    killed.push(pid);
+            for p in fresh {
+                if send(&p, libc::SIGKILL) {
+                    killed.insert(p.pid);
                 }
             }
         }
         killed.len()
     }
+}
 
-    /// The live processes pidone may signal: as init, all others in /proc;
-    /// otherwise its descendants. Zombies are left out: they are done and
-    /// only wait to be reaped.
-    pub fn others(&self) -> Vec<i32> {
-        if !self.is_init {
-            if let Some(found) = self.descendants() {
-                return found;
-            }
+fn send(p: &Process, signo: i32) -> bool {
+    match p.signal(signo) {
+        Ok(()) => true,
+        Err(Errno::ESRCH) => false,
+        Err(e) => {
+            log::warn!(
+                "failed to send {} to pid {}: {}",
+                signals::name(signo),
+                p.pid,
+                e.desc()
+            );
+            false
         }
-        let table = process_table();
-        if self.is_init {
-            return table
-                .iter()
-                .filter(|p| p.pid != self.me && !p.zombie)
-                .map(|p| p.pid)
-                .collect();
-        }
-        let mut found = vec![self.me];
-        let mut i = 0;
-        while i < found.len() {
-            let parent = found[i];
-            found.extend(table.iter().filter(|p| p.ppid == parent).map(|p| p.pid));
-            i += 1;
-        }
-        found.retain(|&pid| pid != self.me);
-        found.retain(|pid| table.iter().any(|p| p.pid == *pid && !p.zombie));
-        found
     }
 }
 
-impl Scope {
-    /// pidone's live descendants, walked down through the kernel's
-    /// `/proc/PID/task/TID/children` lists (proc(5)): cost grows with the
-    /// tree, not with the host. `None` where the kernel has no such lists,
-    /// or /proc is not this namespace's; then the caller scans all of /proc.
-    fn descendants(&self) -> Option<Vec<i32>> {
-        if !proc_is_ours() {
-            return None;
-        }
-        let own = format!("/proc/{0}/task/{0}/children", self.me);
-        fs::metadata(&own).ok()?;
-        let mut found = Vec::new();
-        let mut queue = vec![self.me];
-        while let Some(parent) = queue.pop() {
-            let Ok(tasks) = fs::read_dir(format!("/proc/{parent}/task")) else {
+/// pidone's live descendants, each held by a pidfd and checked to be the
+/// child of a process already found (or of pidone) after it was held.
+/// Zombies are left out: they are done and only wait to be reaped.
+fn descendants(me: i32) -> Vec<Process> {
+    if !procfs::is_ours() {
+        log::warn!(
+            "/proc is missing or belongs to another PID namespace: pidone cannot find its descendants to signal"
+        );
+        return Vec::new();
+    }
+    let mut found: Vec<Process> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut parents = vec![me];
+    while let Some(parent) = parents.pop() {
+        for pid in procfs::children(parent) {
+            // A process re-parented during the walk may be listed twice.
+            if !seen.insert(pid) {
                 continue;
-            };
-            for task in tasks.flatten() {
-                let path = task.path().join("children");
-                let Ok(children) = fs::read_to_string(path) else {
-                    continue;
-                };
-                for pid in children
-                    .split_ascii_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                {
-                    queue.push(pid);
-                    found.push(pid);
-                }
+            }
+            if let Some(p) = Process::child_of(parent, pid) {
+                parents.push(pid);
+                found.push(p);
             }
         }
-        // A process re-parented during the walk may be listed twice.
-        found.sort_unstable();
-        found.dedup();
-        found.retain(|&pid| {
-            fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| parse_stat(pid, &stat))
-                .is_some_and(|p| !p.zombie)
-        });
-        Some(found)
     }
+    found
 }
 
-/// Whether /proc belongs to pidone's PID namespace. A /proc of another
-/// namespace would name other processes by the same numbers: then pidone
-/// signals nobody rather than the wrong ones.
-fn proc_is_ours() -> bool {
-    let me = std::process::id().to_string();
-    fs::read_link("/proc/self")
-        .ok()
-        .is_some_and(|p| p.as_os_str() == me.as_str())
+/// Who forwarded signals reach now. Decided once from `--forward` when the
+/// child starts, and changed once, when the main child is gone: its pid and
+/// group id may then be anyone's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recipient {
+    /// The main child's process group (its id is the child's pid).
+    Group,
+    /// The main child alone.
+    Child,
+    /// Every process pidone may signal ([`Scope::signal_all`]).
+    Everyone,
+    /// Nobody: the signal is dropped.
+    Nobody,
 }
 
-/// Sends `signo` to `target` of the main child `child` (which, living in its
-/// own process group, is also that group's id).
-pub fn forward(scope: &Scope, target: Target, child: Option<i32>, signo: i32) -> Result<(), Errno> {
-    match (target, child) {
-        (Target::All, _) => {
-            scope.signal_all(signo);
-            Ok(())
+impl Recipient {
+    /// The recipient while the main child runs. A child left in pidone's
+    /// own group (see `spawn::Child::own_group`) cannot be signalled as a
+    /// group without pidone signalling itself.
+    pub fn at_start(target: Target, has_child: bool, own_group: bool) -> Recipient {
+        match (target, has_child) {
+            (Target::All, _) => Recipient::Everyone,
+            (_, false) => Recipient::Nobody,
+            (Target::Group, true) if own_group => Recipient::Group,
+            (Target::Group | Target::Child, true) => Recipient::Child,
         }
-        (Target::Group, Some(pid)) => sys::kill(-pid, signo),
-        (Target::Child, Some(pid)) => sys::kill(pid, signo),
-        (_, None) => Err(Errno::ESRCH),
     }
-}
 
-struct Proc {
-    pid: i32,
-    ppid: i32,
-    zombie: bool,
-}
-
-/// Every process in /proc with its parent. A process that exits while
-/// being read is skipped.
-fn process_table() -> Vec<Proc> {
-    if !proc_is_ours() {
-        log::warn!("/proc is missing or belongs to another PID namespace: pidone cannot find the processes to signal");
-        return Vec::new();
+    /// The recipient once the main child is gone: its group becomes "what
+    /// remains of pidone's processes", the child alone becomes nobody.
+    pub fn after_main_child(self) -> Recipient {
+        match self {
+            Recipient::Group | Recipient::Everyone => Recipient::Everyone,
+            Recipient::Child | Recipient::Nobody => Recipient::Nobody,
+        }
     }
-    let Ok(dir) = fs::read_dir("/proc") else {
-        log::warn!("cannot read /proc: pidone cannot find the processes to signal");
-        return Vec::new();
-    };
-    dir.filter_map(|entry| {
-        let entry = entry.ok()?;
-        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        parse_stat(pid, &stat)
-    })
-    .collect()
-}
 
-/// `pid (comm) S ppid ...`: comm may hold spaces and ')', so read after the
-/// last ')'.
-fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some(Proc {
-        pid,
-        ppid,
-        zombie: state == "Z" || state == "X",
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_stat_lines_with_odd_names() {
-        let p = parse_stat(42, "42 (a) b) (c) S 7 42 42 0 -1");
-        assert_eq!(p.map(|p| (p.pid, p.ppid, p.zombie)), Some((42, 7, false)));
-        let p = parse_stat(9, "9 (x) Z 1 9 9");
-        assert!(p.is_some_and(|p| p.zombie));
-        assert!(parse_stat(1, "garbage").is_none());
+    /// Sends `signo` to this recipient. `main` is the running main child,
+    /// needed by `Group` and `Child`. ESRCH when nobody received it.
+    pub fn send(self, scope: Scope, main: Option<&Process>, signo: i32) -> Result<(), Errno> {
+        match (self, main) {
+            (Recipient::Everyone, _) => {
+                scope.signal_all(signo, false);
+                Ok(())
+            }
+            (Recipient::Child, Some(child)) => child.signal(signo),
+            (Recipient::Group, Some(child)) => {
+                // The group's id is the main child's pid, which cannot be
+                // reused while the child is un-reaped. If the child moved
+                // itself to another group, it still gets the signal.
+                let group = sys::kill(-child.pid, signo);
+                let left = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(child.pid)))
+                    .is_ok_and(|g| g.as_raw() != child.pid);
+                if left || group.is_err() {
+                    return child.signal(signo).or(group);
+                }
+                group
+            }
+            _ => Err(Errno::ESRCH),
+        }
     }
 }

@@ -31,9 +31,12 @@ fn help_goes_to_stdout_with_code_0() {
 }
 
 #[test]
-fn no_command_prints_usage_on_stderr_and_exits_2() {
+fn no_command_is_one_line_on_stderr_with_the_usage_and_exit_2() {
     let out = run(Mode::Subreaper, &[] as &[&str]);
-    out.assert_code(2).assert_stderr_contains("Usage: pidone");
+    out.assert_code(2).assert_stderr_contains(
+        "pidone: no command given (usage: pidone [OPTIONS] [--] COMMAND [ARG]...; see 'pidone --help')",
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
     assert!(out.stdout.is_empty(), "{out}");
 }
 
