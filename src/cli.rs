@@ -122,7 +122,8 @@ fn command() -> Command {
         .after_help(
             "Every option can also be set in the environment (PIDONE_FORWARD, PIDONE_REWRITE, ...); \
              see the README.\nExit status: the command's, or 128+N if signal N killed it; \
-             2 usage error, 126 command not runnable, 127 command not found.",
+             2 usage error, 125 command could not be started, 126 command not runnable, \
+             127 command not found.",
         )
         .arg(
             Arg::new("command")

@@ -96,10 +96,18 @@ fn child_gets_exactly_the_inherited_fds_and_pidone_keeps_none() {
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
-                // Exactly two extra descriptors, without close-on-exec.
+                // Exactly three extra descriptors, without close-on-exec,
+                // one past 1023 (where pidone once stopped closing).
                 libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
                 libc::dup2(2, 5);
                 libc::dup2(2, 7);
+                let mut limit: libc::rlimit = std::mem::zeroed();
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+                limit.rlim_cur = limit.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                if libc::dup2(2, 1500) != 1500 {
+                    return Err(std::io::Error::last_os_error());
+                }
                 Ok(())
             });
         }
@@ -131,10 +139,10 @@ fn child_gets_exactly_the_inherited_fds_and_pidone_keeps_none() {
         // signal that comes back through it says it got there.
         p.signal(libc::SIGUSR1);
         p.expect_line("got 10 ");
-        assert_eq!(fds(child_host), [0, 1, 2, 5, 7], "child's fds");
+        assert_eq!(fds(child_host), [0, 1, 2, 5, 7, 1500], "child's fds");
         // pidone keeps stdio, a pidfd of its child, and its own
         // non-blocking description of stderr (a pipe here); none of the
-        // inherited 5 and 7.
+        // inherited 5, 7 and 1500.
         let own: Vec<i32> = fds(pidone).into_iter().filter(|&fd| fd > 2).collect();
         assert!(own.len() <= 2, "pidone's fds after spawning: {own:?}");
         for fd in own {

@@ -487,6 +487,45 @@ fn in_a_shell_bg_then_a_terminal_read_stops_both_again() {
     assert!(status.success(), "bash: {status}\n{}", term.screen);
 }
 
+#[test]
+fn in_a_shell_started_in_the_background_fg_gives_the_child_the_terminal() {
+    let mut term = interactive_bash();
+    let job = format!(
+        "'{}' -- '{}' &\n",
+        pidone().display(),
+        example("tty_job").display()
+    );
+    term.type_text(&job);
+    let ready = term.expect("ready ");
+    let child = field(&ready, "pid");
+    let pidone = field(&ready, "ppid");
+    // Its first read from the terminal, in the background, stops it with
+    // SIGTTIN, and pidone with it.
+    term.wait_until("the background read stops both", |_| {
+        state(child) == Some('T') && state(pidone) == Some('T')
+    });
+    term.type_text("jobs\n");
+    term.expect("Stopped");
+    term.expect(PROMPT);
+
+    // pidone recorded its terminal although it was in the background when
+    // it started the child: `fg` hands it on.
+    resume(&mut term, pidone, child);
+    term.type_text("hello\n");
+    let line = term.expect("line hello");
+    assert_eq!(
+        field(&line, "tpgid"),
+        child,
+        "child reads but is not foreground"
+    );
+
+    term.type_text("exit 0\n");
+    term.expect(PROMPT);
+    term.type_text("exit\n");
+    let status = term.finish();
+    assert!(status.success(), "bash: {status}\n{}", term.screen);
+}
+
 // Two situations that once went wrong: a pidone whose process group lies
 // outside its namespace, and a session leader that is not PID 1.
 

@@ -127,17 +127,23 @@ impl Running {
 
     /// Starts a prepared command (see [`command`]) with stdout and stderr
     /// captured; stdin is /dev/null.
-    pub fn start_with(mut cmd: Command, mode: Mode) -> Running {
+    pub fn start_with(cmd: Command, mode: Mode) -> Running {
+        Self::start_with_stderr(cmd, mode, Stdio::piped())
+    }
+
+    /// As [`Running::start_with`], with stderr going to `stderr` (captured
+    /// only when that is `Stdio::piped()`).
+    pub fn start_with_stderr(mut cmd: Command, mode: Mode, stderr: Stdio) -> Running {
         let what = format!("{cmd:?}");
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(stderr);
         let started = Instant::now();
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
         let stdout = child.stdout.take().expect("stdout");
-        let mut stderr = child.stderr.take().expect("stderr");
+        let stderr = child.stderr.take();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -150,7 +156,9 @@ impl Running {
         let (etx, erx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
+            if let Some(mut stderr) = stderr {
+                let _ = stderr.read_to_string(&mut text);
+            }
             let _ = etx.send(text);
         });
         Running {

@@ -1,0 +1,431 @@
+//! PID 1 never stalls, never hurts its child, never signals a stranger:
+//! pidone's own output (broken, full or size-limited stderr), the absence of
+//! Rust's runtime before main, pid reuse, the caller's directory, and the
+//! input gaps that once let a bad setting through.
+
+mod support;
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use support::*;
+
+/// The first real-time signal as the kernel numbers it; pidone's loop takes
+/// every standard signal pending before it, so seeing it forwarded proves
+/// the standard ones were dealt with.
+const SIGRTMIN: i32 = 34;
+
+/// A pipe whose read end is already closed: every write raises SIGPIPE.
+fn broken_pipe() -> OwnedFd {
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    drop(read);
+    write
+}
+
+/// Sends RTMIN through pidone to `signal_logger` and waits for it: every
+/// standard signal pidone had pending is handled by then.
+fn sync_through(p: &mut Running) {
+    p.signal(SIGRTMIN);
+    p.expect_line(&format!("got {SIGRTMIN} "));
+}
+
+#[test]
+fn sigpipe_from_pidones_own_log_lines_is_consumed_not_forwarded() {
+    let logger = example("signal_logger");
+    for mode in MODES {
+        for verbosity in ["-v", "-vv"] {
+            let cmd = command(
+                mode,
+                &[verbosity.as_ref(), "--".as_ref(), logger.as_os_str()],
+            );
+            let mut p = Running::start_with_stderr(cmd, mode, Stdio::from(broken_pipe()));
+            p.expect_line("ready");
+            // With -vv each forwarded SIGPIPE logged a line that raised the
+            // next one: pidone spun and this never came back.
+            sync_through(&mut p);
+            p.signal(libc::SIGTERM);
+            let out = p.finish();
+            out.assert_code(0);
+            assert!(
+                !out.stdout.contains("got 13"),
+                "pidone forwarded its own SIGPIPE ({verbosity})\n{out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn sigxfsz_from_pidones_own_log_lines_is_consumed_not_forwarded() {
+    let logger = example("signal_logger");
+    let log = std::env::temp_dir().join(format!("pidone-fsize-{}", std::process::id()));
+    for mode in MODES {
+        let mut cmd = command(mode, &["-v".as_ref(), "--".as_ref(), logger.as_os_str()]);
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 30,
+                    rlim_max: 30,
+                };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+                Ok(())
+            });
+        }
+        let file = File::create(&log).expect("log file");
+        let mut p = Running::start_with_stderr(cmd, mode, Stdio::from(file));
+        p.expect_line("ready");
+        sync_through(&mut p);
+        p.signal(libc::SIGTERM);
+        let out = p.finish();
+        out.assert_code(0);
+        assert!(
+            !out.stdout.contains("got 25"),
+            "pidone forwarded its own SIGXFSZ\n{out}"
+        );
+    }
+    let _ = std::fs::remove_file(&log);
+}
+
+#[test]
+fn a_stderr_nobody_reads_never_stops_reaping() {
+    let factory = example("zombie_factory");
+    for mode in MODES {
+        // Nobody reads this pipe: 3000 debug lines are far more than it holds.
+        let (_unread, write) = nix::unistd::pipe().expect("pipe");
+        let cmd = command(
+            mode,
+            &[
+                "-vv".as_ref(),
+                "--".as_ref(),
+                factory.as_os_str(),
+                "--orphans".as_ref(),
+                "3000".as_ref(),
+                "--wait-reaped".as_ref(),
+                "15".as_ref(),
+            ],
+        );
+        let out = Running::start_with_stderr(cmd, mode, Stdio::from(write)).finish();
+        out.assert_code(0);
+        assert!(out.stdout.contains("zombies left: 0"), "{out}");
+    }
+}
+
+#[test]
+fn lines_dropped_while_stderr_is_full_are_counted_once_it_flows() {
+    let logger = example("signal_logger");
+    for mode in MODES {
+        let (read, write) = nix::unistd::pipe().expect("pipe");
+        // One page, filled before pidone starts: its first lines cannot fit.
+        // SAFETY: fcntl on a descriptor this test owns.
+        let size = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+        assert!(size >= 4096, "F_SETPIPE_SZ");
+        let filler = vec![b'.'; size as usize];
+        nix::unistd::write(&write, &filler).expect("fill the pipe");
+        let cmd = command(mode, &["-vv".as_ref(), "--".as_ref(), logger.as_os_str()]);
+        let mut p = Running::start_with_stderr(cmd, mode, Stdio::from(write));
+        p.expect_line("ready");
+        p.signal(libc::SIGUSR1);
+        p.expect_line("got 10 ");
+        // Empty the pipe; the next line pidone writes gets through.
+        let mut reader = File::from(read);
+        let mut drained = vec![0u8; size as usize];
+        reader.read_exact(&mut drained).expect("drain the filler");
+        p.signal(libc::SIGUSR2);
+        p.expect_line("got 12 ");
+        p.signal(libc::SIGTERM);
+        let out = p.finish();
+        out.assert_code(0);
+        let mut stderr = String::new();
+        reader.read_to_string(&mut stderr).expect("read stderr");
+        let notice = stderr
+            .lines()
+            .next()
+            .unwrap_or_else(|| panic!("nothing on stderr\n{out}"));
+        let dropped: usize = notice
+            .strip_prefix("pidone: warning: ")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("first line is not the notice: {notice:?}\n{stderr}"));
+        assert!(
+            notice.ends_with("of pidone's output dropped: stderr was not writable"),
+            "{notice}"
+        );
+        // At least: started child, received and forwarded SIGUSR1.
+        assert!(dropped >= 3, "{notice}");
+        assert!(!stderr.contains("forwarded SIGUSR1"), "{stderr}");
+        assert!(stderr.contains("forwarded SIGUSR2"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_broken_stderr_or_stdout_never_makes_pidone_abort() {
+    for (args, vars) in [
+        (&["--bogus", "--", "true"][..], &[][..]),
+        (&["--", "true"], &[("PIDONE_LOG", "pidone=loud")]),
+        (&["-p", "KILL", "--", "true"], &[]),
+        (&["--", "/no/such/command"], &[]),
+    ] {
+        let status = Command::new(pidone())
+            .args(args)
+            .envs(vars.iter().copied())
+            .stderr(Stdio::from(broken_pipe()))
+            .status()
+            .expect("run pidone");
+        let want = if args.contains(&"/no/such/command") {
+            127
+        } else {
+            2
+        };
+        assert_eq!(status.code(), Some(want), "{args:?} {vars:?}: {status}");
+    }
+    let status = Command::new(pidone())
+        .arg("--help")
+        .stdout(Stdio::from(broken_pipe()))
+        .status()
+        .expect("run pidone");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "--help into a broken pipe: {status}"
+    );
+}
+
+#[test]
+fn runs_without_dev_and_with_stdout_closed() {
+    // A mount namespace whose /dev is empty: Rust's runtime would abort
+    // (134) reopening the closed stdout on /dev/null before main.
+    let mut cmd = Command::new("unshare");
+    if !is_root() {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    let script = format!(
+        "mount -t tmpfs none /dev && exec '{}' -- sh -c 'exit 7' 1>&-",
+        pidone().display()
+    );
+    let out = cmd
+        .args(["--mount", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+}
+
+#[test]
+fn the_child_gets_closed_stdio_and_the_sigpipe_disposition_pidone_got() {
+    for mode in MODES {
+        let probe = "if [ -e /proc/self/fd/0 ]; then echo stdin=open; else echo stdin=closed; fi; \
+                     grep SigIgn /proc/self/status";
+        let mut cmd = command(mode, &sh(probe));
+        cmd.stdin(Stdio::null());
+        // SAFETY: close and signal are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::close(0);
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let out = cmd.output().expect("run pidone");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("stdin=closed"), "{stdout}\n{out:?}");
+        let ignored = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .expect("SigIgn");
+        assert_ne!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "{stdout}");
+    }
+}
+
+#[test]
+fn pidone_installs_no_signal_handler() {
+    let logger = example("signal_logger");
+    for mode in MODES {
+        let mut p = Running::start(mode, &[logger.as_os_str()]);
+        p.expect_line("ready");
+        let status = proc_status(p.pidone_pid());
+        assert_eq!(
+            status_field(&status, "SigCgt"),
+            "0000000000000000",
+            "{status}"
+        );
+        p.signal(libc::SIGTERM);
+        p.finish().assert_code(0);
+    }
+}
+
+/// Runs `script` with sh as PID 1 of a fresh PID namespace, with `PIDONE`
+/// naming the binary and `SCRATCH` a file name of this test's own.
+fn in_namespace(script: &str) -> Outcome {
+    let mut cmd = Command::new("unshare");
+    if !is_root() {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    cmd.args(["--pid", "--fork", "--mount-proc", "sh", "-c", script])
+        .env("PIDONE", pidone())
+        .env(
+            "SCRATCH",
+            std::env::temp_dir().join(format!("pidone-ns-{}", std::process::id())),
+        );
+    let mode = Mode::Subreaper;
+    Running::start_with(cmd, mode).finish()
+}
+
+#[test]
+fn after_the_main_child_is_reaped_its_reused_pid_is_not_signalled() {
+    // sh is PID 1 here, pidone a subreaper under it. The main child leaves
+    // a TERM-ignoring daemon in a session of its own and exits; pidone
+    // drains. Then a stranger (not pidone's) gets the main child's pid, set
+    // up through ns_last_pid, and pidone is sent SIGHUP.
+    let script = r#"
+        "$PIDONE" --grace 3s -- sh -c '
+            (trap "" TERM; exec setsid sleep 60 >/dev/null) &
+            until [ "$(cut -d" " -f5 /proc/$!/stat)" = "$!" ]; do :; done
+            echo main=$$' > "$SCRATCH" &
+        pidone=$!
+        until grep -q main= "$SCRATCH" 2>/dev/null; do :; done
+        main=$(sed -n 's/main=//p' "$SCRATCH")
+        rm -f "$SCRATCH"
+        while [ -e /proc/$main ]; do :; done
+        echo $((main - 1)) > /proc/sys/kernel/ns_last_pid || exit 90
+        setsid sleep 60 &
+        stranger=$!
+        [ "$stranger" = "$main" ] || { echo "pid $main not reused ($stranger)"; exit 91; }
+        until [ "$(cut -d" " -f5 /proc/$stranger/stat)" = "$stranger" ]; do :; done
+        kill -HUP $pidone
+        wait $pidone
+        echo pidone=$?
+        if kill -0 $stranger 2>/dev/null; then echo stranger=alive; else echo stranger=dead; fi
+    "#;
+    let out = in_namespace(script);
+    if out.code() == Some(90) && skip_unless(false, "a writable ns_last_pid") {
+        return;
+    }
+    out.assert_code(0);
+    assert!(out.stdout.contains("stranger=alive"), "{out}");
+    // The HUP reached pidone's own daemon instead, which ended the drain.
+    assert!(out.stdout.contains("pidone=0"), "{out}");
+}
+
+#[test]
+fn the_drain_signals_descendants_through_pidfds() {
+    let usable = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if skip_unless(usable, "strace (with ptrace allowed)") {
+        return;
+    }
+    let trace = std::env::temp_dir().join(format!("pidone-pidfd-{}", std::process::id()));
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=kill,pidfd_send_signal", "-o"])
+        .arg(&trace)
+        .arg(pidone())
+        .args(["--grace", "300ms", "--"])
+        .args(["sh", "-c", "(trap '' TERM; exec sleep 60) & exit 0"]);
+    let out = Running::start_with(cmd, Mode::Subreaper).finish();
+    out.assert_code(0);
+    let calls = std::fs::read_to_string(&trace).expect("trace");
+    let _ = std::fs::remove_file(&trace);
+    assert!(
+        calls.contains("SIGTERM") && calls.contains("SIGKILL"),
+        "{calls}\n{out}"
+    );
+    for line in calls.lines() {
+        assert!(
+            !line.contains(" kill("),
+            "pidone signalled by number, not by pidfd: {line}\n{calls}"
+        );
+    }
+}
+
+#[test]
+fn a_child_that_left_its_group_still_gets_group_forwarded_signals() {
+    // The child joins pidone's own process group (the only other group of
+    // its session it may join): its old group is empty.
+    let script = "import os, signal, sys\n\
+                  os.setpgid(0, os.getpgid(os.getppid()))\n\
+                  signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])\n\
+                  print('ready', flush=True)\n\
+                  signal.sigwait([signal.SIGUSR1])\n\
+                  print('got 10', flush=True)\n";
+    let mut p = Running::start(Mode::Subreaper, &["--", "python3", "-c", script]);
+    p.expect_line("ready");
+    p.signal(libc::SIGUSR1);
+    p.expect_line("got 10");
+    p.finish().assert_code(0);
+}
+
+#[test]
+fn pidone_leaves_the_callers_directory_before_the_command_runs() {
+    // The command reads pidone's cwd at once: pidone must already be in /.
+    let probe = "readlink /proc/$PPID/cwd";
+    for _ in 0..50 {
+        let mut cmd = command(Mode::Subreaper, &sh(probe));
+        cmd.current_dir(std::env::temp_dir());
+        let out = cmd.output().expect("run pidone");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "/", "{out:?}");
+    }
+    let out = run(Mode::Pid1, &sh("readlink /proc/1/cwd; pwd"));
+    out.assert_code(0);
+    assert!(out.stdout.starts_with("/\n"), "{out}");
+}
+
+#[test]
+fn a_parent_death_signal_pidone_cannot_act_on_is_refused() {
+    for sig in ["KILL", "SIGSTOP", "9"] {
+        for args in [
+            vec!["-p", sig, "--", "true"],
+            vec!["--parent-death-signal", sig, "--", "true"],
+        ] {
+            let out = run(Mode::Subreaper, &args);
+            out.assert_code(2)
+                .assert_stderr_contains("cannot be the parent death signal");
+            assert_eq!(out.stderr.lines().count(), 1, "{out}");
+        }
+    }
+    let mut cmd = command(Mode::Subreaper, &["--", "true"]);
+    cmd.env("PIDONE_PARENT_DEATH_SIGNAL", "STOP");
+    let out = Running::start_with(cmd, Mode::Subreaper).finish();
+    out.assert_code(2)
+        .assert_stderr_contains("PIDONE_PARENT_DEATH_SIGNAL: SIGSTOP cannot");
+}
+
+#[test]
+fn an_exec_error_shows_the_command_escaped_on_one_line() {
+    let out = run(Mode::Subreaper, &["--", "no\nsuch\x1b[31m"]);
+    out.assert_code(127)
+        .assert_stderr_contains("pidone: cannot run 'no\\nsuch\\u{1b}[31m'");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+}
+
+#[test]
+fn no_drain_exits_with_the_command_and_leaves_the_rest_alone() {
+    let leftover = "(trap '' TERM; exec sleep 30 >/dev/null 2>&1) & echo left=$!; exit 4";
+    let mut args = vec!["--no-drain".into()];
+    args.extend(sh(leftover));
+    let mut p = Running::start(Mode::Subreaper, &args);
+    let left: i32 = p.expect_line("left=")["left=".len()..].parse().unwrap();
+    let out = p.finish();
+    out.assert_code(4);
+    // Without --no-drain pidone would have waited the 5 s grace and
+    // killed it; it is alive, re-parented to the next reaper.
+    let alive = state(left).is_some_and(|s| s != 'Z');
+    send_signal(left, libc::SIGKILL);
+    assert!(alive, "the leftover was killed\n{out}");
+
+    let mut cmd = command(Mode::Subreaper, &sh(leftover));
+    cmd.env("PIDONE_NO_DRAIN", "1").env("PIDONE_VERBOSE", "1");
+    let mut p = Running::start_with(cmd, Mode::Subreaper);
+    let left: i32 = p.expect_line("left=")["left=".len()..].parse().unwrap();
+    let out = p.finish();
+    send_signal(left, libc::SIGKILL);
+    out.assert_code(4);
+    assert!(!out.stderr.contains("sent SIGTERM"), "{out}");
+
+    // As PID 1 the kernel ends the rest when pidone exits.
+    let out = run(Mode::Pid1, &args);
+    out.assert_code(4);
+}
