@@ -265,6 +265,7 @@ impl Supervisor<'_> {
                 "{} not forwarded: no process to receive it",
                 signals::name(to)
             ),
+            Err(Errno::ENOENT) => log::warn!("{} not forwarded: {BLIND}", signals::name(to)),
             Err(e) => log::warn!("failed to forward {}: {}", signals::name(to), e.desc()),
         }
         ControlFlow::Continue(())
@@ -283,7 +284,10 @@ impl Supervisor<'_> {
             return next;
         }
         let count = log::log_enabled!(log::Level::Info);
-        self.drained = self.scope.signal_all(libc::SIGTERM, count);
+        let Some(drained) = self.scope.signal_all(libc::SIGTERM, count) else {
+            return self.leave_the_rest(code);
+        };
+        self.drained = drained;
         if count {
             log::info!(
                 "sent SIGTERM to {}; waiting up to {:?}",
@@ -301,9 +305,20 @@ impl Supervisor<'_> {
             return ControlFlow::Continue(());
         };
         log::info!("{why}: killing what remains");
-        self.killed += self.scope.kill_all();
+        let Some(killed) = self.scope.kill_all() else {
+            return self.leave_the_rest(code);
+        };
+        self.killed += killed;
         self.state = State::Killing { code };
         self.reap()
+    }
+
+    /// pidone cannot see what the main child left: waiting would be for
+    /// processes it can neither signal nor count. They go to the next
+    /// reaper, as with `--no-drain`.
+    fn leave_the_rest(&self, code: u8) -> ControlFlow<u8> {
+        log::warn!("cannot drain the processes left: {BLIND}; leaving them to the next reaper");
+        ControlFlow::Break(code)
     }
 
     /// The exit code for `code`, after `-e`.
@@ -322,6 +337,10 @@ impl Supervisor<'_> {
         code
     }
 }
+
+/// Why pidone, not PID 1, cannot find its descendants.
+const BLIND: &str =
+    "/proc is missing or belongs to another PID namespace, so pidone cannot tell its descendants";
 
 /// "1 process", "3 processes".
 fn processes(n: usize) -> String {

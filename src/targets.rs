@@ -101,8 +101,9 @@ impl Scope {
 
     /// Sends `signo` to every process pidone may signal. Returns how many
     /// there were when `count` is asked for (as PID 1 that costs a scan of
-    /// /proc, so it is done only when the number will be logged), else 0.
-    pub fn signal_all(self, signo: i32, count: bool) -> usize {
+    /// /proc, so it is done only when the number will be logged), else 0;
+    /// `None` when pidone cannot see its descendants (see [`descendants`]).
+    pub fn signal_all(self, signo: i32, count: bool) -> Option<usize> {
         match self {
             Scope::Init => {
                 let n = if count && procfs::is_ours() {
@@ -118,25 +119,28 @@ impl Scope {
                         e.desc()
                     ),
                 }
-                n
+                Some(n)
             }
-            Scope::Subreaper { me } => descendants(me).iter().filter(|p| send(p, signo)).count(),
+            Scope::Subreaper { me } => {
+                Some(descendants(me)?.iter().filter(|p| send(p, signo)).count())
+            }
         }
     }
 
-    /// SIGKILLs every process pidone may signal; returns how many.
+    /// SIGKILLs every process pidone may signal; returns how many, or
+    /// `None` when pidone cannot see its descendants.
     ///
     /// Outside PID 1 there is no atomic `kill(-1)`: a process may fork
     /// between the walk and the kill, so walk again until no new one is
     /// alive. Killed processes cannot fork, so this ends after a round or
     /// two.
-    pub fn kill_all(self) -> usize {
+    pub fn kill_all(self) -> Option<usize> {
         let Scope::Subreaper { me } = self else {
             return self.signal_all(libc::SIGKILL, log::log_enabled!(log::Level::Info));
         };
         let mut killed = HashSet::new();
         for _ in 0..64 {
-            let fresh: Vec<Process> = descendants(me)
+            let fresh: Vec<Process> = descendants(me)?
                 .into_iter()
                 .filter(|p| !killed.contains(&p.pid))
                 .collect();
@@ -149,7 +153,7 @@ impl Scope {
                 }
             }
         }
-        killed.len()
+        Some(killed.len())
     }
 }
 
@@ -172,12 +176,13 @@ fn send(p: &Process, signo: i32) -> bool {
 /// pidone's live descendants, each held by a pidfd and checked to be the
 /// child of a process already found (or of pidone) after it was held.
 /// Zombies are left out: they are done and only wait to be reaped.
-fn descendants(me: i32) -> Vec<Process> {
+///
+/// `None` when /proc is missing or another namespace's: its numbers would
+/// name other processes, so pidone signals nobody rather than the wrong
+/// ones.
+fn descendants(me: i32) -> Option<Vec<Process>> {
     if !procfs::is_ours() {
-        log::warn!(
-            "/proc is missing or belongs to another PID namespace: pidone cannot find its descendants to signal"
-        );
-        return Vec::new();
+        return None;
     }
     let mut found: Vec<Process> = Vec::new();
     let mut seen = HashSet::new();
@@ -194,7 +199,7 @@ fn descendants(me: i32) -> Vec<Process> {
             }
         }
     }
-    found
+    Some(found)
 }
 
 /// Who forwarded signals reach now. Decided once from `--forward` when the
@@ -235,13 +240,14 @@ impl Recipient {
     }
 
     /// Sends `signo` to this recipient. `main` is the running main child,
-    /// needed by `Group` and `Child`. ESRCH when nobody received it.
+    /// needed by `Group` and `Child`. ESRCH when nobody received it, ENOENT
+    /// when pidone cannot see its descendants in /proc.
     pub fn send(self, scope: Scope, main: Option<&Process>, signo: i32) -> Result<(), Errno> {
         match (self, main) {
-            (Recipient::Everyone, _) => {
-                scope.signal_all(signo, false);
-                Ok(())
-            }
+            (Recipient::Everyone, _) => match scope.signal_all(signo, false) {
+                Some(_) => Ok(()),
+                None => Err(Errno::ENOENT),
+            },
             (Recipient::Child, Some(child)) => child.signal(signo),
             (Recipient::Group, Some(child)) => {
                 // The group's id is the main child's pid, which cannot be

@@ -429,3 +429,34 @@ fn no_drain_exits_with_the_command_and_leaves_the_rest_alone() {
     let out = run(Mode::Pid1, &args);
     out.assert_code(4);
 }
+
+#[test]
+fn a_proc_of_another_namespace_is_recognised_even_when_the_pids_coincide() {
+    // Namespace A mounts its /proc; namespace B inside it does not, so B
+    // sees A's /proc. ns_last_pid in both makes pidone's pid the same in A
+    // and in B: `/proc/self` then resolves to pidone's own pid, which once
+    // passed for "this /proc is mine". NSpid lists two pids and says not.
+    let script = r#"
+        echo 300 > /proc/sys/kernel/ns_last_pid || exit 90
+        exec unshare --pid --fork sh -c '
+            echo 301 > /proc/sys/kernel/ns_last_pid || exit 90
+            "$PIDONE" --grace 60s -- sh -c "
+                (trap \"\" TERM; exec sleep 60 >/dev/null) &
+                echo in-b=\$PPID in-a=\$(sed -n \"s/^PPid:\t//p\" /proc/\$\$/status)
+                exit 0"
+            echo pidone=$?
+        '
+    "#;
+    let out = in_namespace(script);
+    if out.code() == Some(90) && skip_unless(false, "a writable ns_last_pid") {
+        return;
+    }
+    out.assert_code(0);
+    assert!(out.stdout.contains("in-b=302 in-a=302"), "{out}");
+    assert!(out.stdout.contains("pidone=0"), "{out}");
+    // It signals nobody it cannot tell apart, and does not wait the 60 s
+    // grace for processes it cannot see.
+    out.assert_stderr_contains(
+        "cannot drain the processes left: /proc is missing or belongs to another PID namespace",
+    );
+}
