@@ -31,10 +31,11 @@ use containers::{
 };
 use std::collections::BTreeSet;
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{self, Command};
+use std::process::{self, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{mpsc, Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -163,6 +164,8 @@ struct Prereqs {
     pidone: PathBuf,
     busybox: PathBuf,
     version: String,
+    /// Whether podman's own pause image was there before any test ran.
+    had_podman_pause: bool,
 }
 
 fn prereqs() -> &'static Result<Prereqs, String> {
@@ -196,6 +199,7 @@ fn prereqs() -> &'static Result<Prereqs, String> {
             version: version_of(&pidone)?,
             pidone,
             busybox,
+            had_podman_pause: !podman_pause_images().is_empty(),
         })
     })
 }
@@ -262,8 +266,6 @@ struct Fixture {
     app: String,
     /// examples/podman/Containerfile.pause: `/pidone -P`.
     pause: String,
-    /// Whether podman's own pause image existed before this fixture.
-    had_podman_pause: bool,
 }
 
 fn fixture(prereqs: &Prereqs) -> Result<Arc<Fixture>, String> {
@@ -302,7 +304,6 @@ impl Fixture {
         let fixture = Fixture {
             app: format!("localhost/pidone-e2e-{id}-app:latest"),
             pause: format!("localhost/pidone-e2e-{id}-pause:latest"),
-            had_podman_pause: !podman_pause_images().is_empty(),
             dir,
             id,
         };
@@ -385,7 +386,7 @@ impl Drop for Fixture {
         }
         // podman built its pause image for the tests' kube pods: remove it,
         // unless another pod still uses it (no --force).
-        if !self.had_podman_pause {
+        if prereqs().as_ref().is_ok_and(|p| !p.had_podman_pause) {
             for image in podman_pause_images() {
                 let _ = out(&["rmi", &image]);
             }
@@ -864,14 +865,10 @@ fn kube_pod_with_pidone_as_command_stops_gracefully() {
     let _pod = m.play();
     let app = m.container("app");
     wait_for_log(&app, "ready");
-    let mut follow = support::Running::start_with(
-        podman(&["logs", "--follow", &app]),
-        support::Mode::Subreaper,
-    );
-    follow.expect_line("ready");
+    let follow = Follower::start(&app, "ready");
     let down = m.down();
     let followed = follow.finish();
-    let handler = if followed.stdout.contains("finished") {
+    let handler = if followed.contains("finished") {
         "ran"
     } else {
         "did not run (SIGKILL at once: podman 4.3 kube down ignores the stop timeout, containers/podman#22397)"
@@ -880,6 +877,77 @@ fn kube_pod_with_pidone_as_command_stops_gracefully() {
         "[{TAG}] kube pod.yaml: podman kube down alone {:.2} s; the SIGTERM handler {handler}",
         down.as_secs_f64()
     );
+}
+
+/// `podman logs --follow NAME`, read line by line.
+struct Follower {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Follower {
+    /// Starts following; returns once `first` has been printed, so the
+    /// follower is attached.
+    fn start(name: &str, first: &str) -> Follower {
+        let mut child = podman(&["logs", "--follow", name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start podman logs --follow: {err}"));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut follower = Follower {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        loop {
+            match follower.lines.recv_timeout(PATIENCE) {
+                Ok(line) => {
+                    let found = line.contains(first);
+                    follower.seen.push(line);
+                    if found {
+                        return follower;
+                    }
+                }
+                Err(_) => panic!(
+                    "podman logs --follow {name}: no {first:?} in {PATIENCE:?}; got {:?}",
+                    follower.seen
+                ),
+            }
+        }
+    }
+
+    /// Everything it printed, once it has ended (bounded: killed after
+    /// PATIENCE).
+    fn finish(mut self) -> String {
+        let status = containers::wait_bounded(&mut self.child, PATIENCE);
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(1)) {
+            self.seen.push(line);
+        }
+        if status.is_none() {
+            self.seen.push(format!(
+                "(podman logs --follow still ran after {PATIENCE:?})"
+            ));
+        }
+        self.seen.join("\n")
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Host pids of the processes in the PID namespace of `pid`.
