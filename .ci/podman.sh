@@ -6,11 +6,12 @@
 # writes a containers.conf drop-in whose default_ulimits fit inside this
 # host's hard limits, and checks that a container starts.
 #
-# Why the drop-in: podman asks runc for nofile=1048576 by default, and podman
-# 4.3 lowers its own RLIMIT_NPROC to 32768 at start-up. Where the hard limits
-# are lower and CAP_SYS_RESOURCE is missing (a CI sandbox), every `podman run`
-# then fails with `error setting rlimit type 7: operation not permitted`
-# (nofile; type 6 is nproc).
+# Why the drop-in: podman asks runc for nofile and nproc of 1048576 by
+# default, and podman 4.3 lowers its own RLIMIT_NPROC to 32768 at start-up
+# (strace: setrlimit(RLIMIT_NPROC, 32768)). Where the limits asked for are
+# above the hard ones and CAP_SYS_RESOURCE is missing (a CI sandbox), every
+# `podman run` fails with `error setting rlimit type 7: operation not
+# permitted` (nofile; type 6 is nproc).
 #
 # Idempotent: the drop-in is rewritten only when its content changes.
 #

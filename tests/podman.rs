@@ -50,8 +50,9 @@ const IDLE_WINDOW: Duration = Duration::from_secs(2);
 const ORPHANS: usize = 100;
 /// The `--grace` of `examples/kubernetes/shared-pid.yaml`.
 const SHARED_GRACE: Duration = Duration::from_secs(3);
-/// podman 4.3 hard-codes its own RLIMIT_NPROC to this at start-up (strace
-/// shows `setrlimit(RLIMIT_NPROC, 32768)`); nothing it starts can go above.
+/// podman 4.3 lowers its own RLIMIT_NPROC to this at start-up (strace shows
+/// `setrlimit(RLIMIT_NPROC, 32768)` on a host whose hard limit is higher);
+/// without CAP_SYS_RESOURCE nothing it starts can go above it again.
 const PODMAN_NPROC: u64 = 32768;
 /// podman's default for nofile (containers.conf(5)).
 const PODMAN_NOFILE: u64 = 1048576;
