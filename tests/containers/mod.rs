@@ -1,0 +1,408 @@
+//! Helpers for the tests that drive a container engine (tests/podman.rs,
+//! tests/docker_pod.rs): bounded commands that print everything when they
+//! fail, the static binaries an image needs, a busybox root filesystem, and
+//! what a missing prerequisite means.
+//!
+//! - pidone: `$PIDONE_STATIC_BIN`, else
+//!   `target/x86_64-unknown-linux-musl/release/pidone`, made by
+//!   `cargo build --release --target x86_64-unknown-linux-musl` (`.ci/run`
+//!   builds it before `cargo test`). A binary older than a `.rs` file under
+//!   `src/` counts as missing, so a stale one is never tested by mistake.
+//! - busybox: `$PIDONE_E2E_BUSYBOX`, else `/bin/busybox` (Debian's
+//!   `busybox-static`).
+//!
+//! `PIDONE_E2E` says what a missing prerequisite means: unset, a test prints
+//! `SKIPPED: ...` and passes; `require`, it fails; `off`, every test skips.
+#![allow(dead_code)]
+
+use std::env;
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+const TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// A bound for one engine command.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(60);
+/// A bound for waiting on a container's output or processes.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------
+// Running commands
+
+/// A finished (or abandoned) command, printable in full for a failure message.
+pub struct Out {
+    pub shown: String,
+    /// None: it did not finish within its bound and was killed.
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Out {
+    pub fn success(&self) -> bool {
+        matches!(self.status, Some(status) if status.success())
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|status| status.code())
+    }
+
+    /// Panics, showing everything, unless the command succeeded.
+    pub fn check(self) -> Out {
+        assert!(self.success(), "command failed:\n{self}");
+        self
+    }
+}
+
+impl fmt::Display for Out {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  command: {}", self.shown)?;
+        match self.status {
+            Some(status) => writeln!(f, "  status:  {status} after {:.2?}", self.took)?,
+            None => writeln!(f, "  status:  killed, no answer in {:.2?}", self.took)?,
+        }
+        writeln!(f, "  stdout:  {}", self.stdout.trim_end())?;
+        write!(f, "  stderr:  {}", self.stderr.trim_end())
+    }
+}
+
+/// Runs `cmd` with no input, killing it after `limit`.
+pub fn run(cmd: &mut Command, limit: Duration) -> Out {
+    let mut out = Out {
+        shown: format!("{cmd:?}"),
+        status: None,
+        stdout: String::new(),
+        stderr: String::new(),
+        took: Duration::ZERO,
+    };
+    let started = Instant::now();
+    let spawned = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) => {
+            out.stderr = format!("cannot start it: {err}");
+            return out;
+        }
+    };
+    // Read both pipes while waiting, so a chatty command cannot block on a full pipe.
+    let stdout = read_all(child.stdout.take());
+    let stderr = read_all(child.stderr.take());
+    out.status = wait_bounded(&mut child, limit);
+    out.took = started.elapsed();
+    out.stdout = stdout.join().unwrap_or_default();
+    out.stderr = stderr.join().unwrap_or_default();
+    out
+}
+
+fn read_all(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Waits for `child` at most `limit`, then SIGKILLs it: None.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// Calls `probe` every 50 ms until it gives a value, for at most `limit`.
+pub fn poll<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Prerequisites
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Auto,
+    Require,
+    Off,
+}
+
+pub fn mode() -> Mode {
+    match env::var("PIDONE_E2E").as_deref() {
+        Ok("require") => Mode::Require,
+        Ok("off" | "0" | "skip") => Mode::Off,
+        _ => Mode::Auto,
+    }
+}
+
+/// Ends a test that cannot run: a skip, or under PIDONE_E2E=require a failure.
+pub fn skip(tag: &str, test: &str, why: &str) {
+    assert!(
+        mode() != Mode::Require,
+        "{test}: PIDONE_E2E=require, but {why}"
+    );
+    eprintln!("[{tag}] {test}: SKIPPED: {why}");
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The static pidone to put in images; see the top of the file.
+pub fn static_pidone() -> Result<PathBuf, String> {
+    if let Some(bin) = env::var_os("PIDONE_STATIC_BIN") {
+        let bin = PathBuf::from(bin);
+        check_static(&bin, "PIDONE_STATIC_BIN")?;
+        return Ok(bin);
+    }
+    let target_dir = match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => repo().join(dir),
+        None => repo().join("target"),
+    };
+    let bin = target_dir.join(TARGET).join("release/pidone");
+    let build = format!(
+        "build it with `cargo build --release --target {TARGET}`, or set PIDONE_STATIC_BIN"
+    );
+    let built =
+        modified(&bin).ok_or_else(|| format!("no static pidone at {}: {build}", bin.display()))?;
+    if newest_rust_source(&repo().join("src")).is_some_and(|source| source > built) {
+        return Err(format!(
+            "{} is older than the sources: {build}",
+            bin.display()
+        ));
+    }
+    check_static(&bin, "the release build")?;
+    Ok(bin)
+}
+
+/// The static busybox to build root filesystems from; see the top of the file.
+pub fn static_busybox() -> Result<PathBuf, String> {
+    let busybox = env::var_os("PIDONE_E2E_BUSYBOX")
+        .map_or_else(|| PathBuf::from("/bin/busybox"), PathBuf::from);
+    check_static(&busybox, "busybox (Debian: apt-get install busybox-static)")?;
+    Ok(busybox)
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    fs::metadata(path).and_then(|meta| meta.modified()).ok()
+}
+
+/// The latest modification time of a `.rs` file under `dir`.
+fn newest_rust_source(dir: &Path) -> Option<SystemTime> {
+    fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                newest_rust_source(&path)
+            } else if path.extension() == Some(OsStr::new("rs")) {
+                modified(&path)
+            } else {
+                None
+            }
+        })
+        .max()
+}
+
+/// Fails unless `path` is an executable ELF with no program interpreter:
+/// the only kind that runs in any image, or bind-mounted as an init.
+pub fn check_static(path: &Path, what: &str) -> Result<(), String> {
+    let bytes =
+        fs::read(path).map_err(|err| format!("{what}: cannot read {}: {err}", path.display()))?;
+    let field = |at: usize, len: usize| -> Option<u64> {
+        let raw = bytes.get(at..at + len)?;
+        Some(raw.iter().rev().fold(0, |acc, &b| acc << 8 | u64::from(b)))
+    };
+    // ELF64, little-endian: e_phoff at 0x20, e_phentsize at 0x36, e_phnum at 0x38 (elf(5)).
+    if !bytes.starts_with(b"\x7fELF\x02\x01") {
+        return Err(format!(
+            "{what}: {} is not a 64-bit little-endian ELF executable",
+            path.display()
+        ));
+    }
+    let table = (field(0x20, 8), field(0x36, 2), field(0x38, 2));
+    let (Some(phoff), Some(entsize), Some(count)) = table else {
+        return Err(format!(
+            "{what}: {} has a truncated ELF header",
+            path.display()
+        ));
+    };
+    const PT_INTERP: u64 = 3;
+    let dynamic = (0..count).any(|i| field((phoff + i * entsize) as usize, 4) == Some(PT_INTERP));
+    if dynamic {
+        return Err(format!(
+            "{what}: {} is dynamically linked; containers need a static one",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// What `pidone --version` prints.
+pub fn version_of(pidone: &Path) -> Result<String, String> {
+    let out = run(Command::new(pidone).arg("--version"), COMMAND_LIMIT);
+    if !out.success() {
+        return Err(format!("pidone --version failed:\n{out}"));
+    }
+    Ok(out.stdout.trim().to_owned())
+}
+
+// ---------------------------------------------------------------------------
+// Root filesystems
+
+/// Makes a root filesystem in `dir`: busybox and its applets in /bin, the
+/// static pidone at /usr/local/bin/pidone, and the usual empty directories.
+pub fn busybox_rootfs(dir: &Path, busybox: &Path, pidone: &Path) -> Result<(), String> {
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |err: io::Error| format!("{what}: {err}")
+    };
+    for sub in ["bin", "usr/local/bin", "etc", "tmp", "proc", "sys", "dev"] {
+        fs::create_dir_all(dir.join(sub)).map_err(io("rootfs"))?;
+    }
+    fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777))
+        .map_err(io("rootfs/tmp"))?;
+    fs::copy(busybox, dir.join("bin/busybox")).map_err(io("busybox"))?;
+    fs::copy(pidone, dir.join("usr/local/bin/pidone")).map_err(io("pidone"))?;
+    let applets = run(Command::new(busybox).arg("--list"), COMMAND_LIMIT);
+    if !applets.success() {
+        return Err(format!("busybox --list:\n{applets}"));
+    }
+    for applet in applets
+        .stdout
+        .lines()
+        .filter(|a| !a.is_empty() && *a != "busybox")
+    {
+        symlink("busybox", dir.join("bin").join(applet)).map_err(io(applet))?;
+    }
+    Ok(())
+}
+
+/// Packs `rootfs` into `tar`, owned by root, for `podman import` or
+/// `docker import`.
+pub fn pack(rootfs: &Path, tar: &Path) -> Result<(), String> {
+    let mut pack = Command::new("tar");
+    pack.args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(rootfs)
+        .arg("-cf")
+        .arg(tar)
+        .arg(".");
+    let packed = run(&mut pack, COMMAND_LIMIT);
+    if !packed.success() {
+        return Err(format!("packing the root filesystem failed:\n{packed}"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Reading what a container shows
+
+/// The number after `prefix` on the first line that starts with it.
+pub fn number_after(text: &str, prefix: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(prefix)?;
+        let digits: String = rest
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    })
+}
+
+/// `pid (comm) state ppid ...` of `/proc/PID/stat` (proc(5)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    pub comm: String,
+    pub state: char,
+    pub ppid: u32,
+}
+
+/// Parses `cat /proc/[0-9]*/stat` output.
+pub fn parse_stats(text: &str) -> Vec<Proc> {
+    text.lines()
+        .filter_map(|line| {
+            // comm may hold spaces and parentheses: the last ')' ends it.
+            let (head, tail) = line.rsplit_once(')')?;
+            let (pid, comm) = head.split_once(" (")?;
+            let mut fields = tail.split_whitespace();
+            let state = fields.next()?.chars().next()?;
+            let ppid = fields.next()?.parse().ok()?;
+            Some(Proc {
+                pid: pid.trim().parse().ok()?,
+                comm: comm.to_owned(),
+                state,
+                ppid,
+            })
+        })
+        .collect()
+}
+
+/// Prints each test's verdict and duration when dropped.
+pub struct Timer {
+    pub tag: &'static str,
+    pub name: &'static str,
+    pub started: Instant,
+}
+
+impl Timer {
+    pub fn new(tag: &'static str, name: &'static str) -> Timer {
+        Timer {
+            tag,
+            name,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        let verdict = if thread::panicking() {
+            "FAILED"
+        } else {
+            "passed"
+        };
+        eprintln!(
+            "[{}] {}: {verdict} in {:.1} s",
+            self.tag,
+            self.name,
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+}
