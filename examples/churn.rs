@@ -66,7 +66,7 @@ fn orphans(total: u64, batch: u64) {
 /// become orphans. With `burst`, they exit together when the pipe closes.
 fn orphan_batch(n: u64, burst: bool) {
     let mut fds = [0; 2];
-    // SAFETY (whole function): plain system calls; the process is
+    // SAFETY: plain system calls; the process is
     // single-threaded, and the forked processes make only async-signal-safe
     // calls before _exit.
     unsafe {
@@ -108,7 +108,7 @@ fn orphan_batch(n: u64, burst: bool) {
 }
 
 fn fork_loop(secs: u64, code: i32) {
-    // SAFETY (whole function): as in `orphan_batch`.
+    // SAFETY: as in `orphan_batch`.
     unsafe {
         // The direct children are collected by the kernel, so only the
         // grandchildren are the reaper's business.

@@ -43,7 +43,7 @@ fn main() {
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
 
-    // SAFETY (whole block): plain system calls on live, NUL-terminated
+    // SAFETY: plain system calls on live, NUL-terminated
     // strings and initialised structs; the process is single-threaded.
     unsafe {
         check(libc::unshare(libc::CLONE_NEWNS), "unshare(CLONE_NEWNS)");

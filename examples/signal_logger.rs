@@ -29,7 +29,7 @@ fn main() {
         exit_on.push(libc::SIGTERM);
     }
 
-    // SAFETY (example): plain libc calls on locally owned values; the
+    // SAFETY: plain libc calls on locally owned values; the
     // process is single-threaded.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
@@ -48,7 +48,7 @@ fn main() {
             if signo < 0 {
                 continue;
             }
-            let name = signal_hook::low_level::signal_name(signo).unwrap_or("?");
+            let name = nix::sys::signal::Signal::try_from(signo).map_or("?", |s| s.as_str());
             let _ = writeln!(out, "got {signo} {name}");
             let _ = out.flush();
             if exit_on.contains(&signo) {

@@ -23,7 +23,7 @@ extern "C" fn on_signal(signo: libc::c_int) {
         libc::SIGUSR1 => b"got 10 SIGUSR1\n",
         _ => b"got ? unexpected\n",
     };
-    // SAFETY (example): write, signal, sigprocmask, raise and sigaction are
+    // SAFETY: write, signal, sigprocmask, raise and sigaction are
     // async-signal-safe, and every buffer is a live local or static.
     unsafe {
         libc::write(1, text.as_ptr().cast(), text.len());
@@ -56,12 +56,12 @@ unsafe fn install(signo: libc::c_int) {
 }
 
 fn groups() -> (libc::pid_t, libc::pid_t) {
-    // SAFETY (example): getpgrp and tcgetpgrp have no preconditions.
+    // SAFETY: getpgrp and tcgetpgrp have no preconditions.
     unsafe { (libc::getpgrp(), libc::tcgetpgrp(0)) }
 }
 
 fn main() {
-    // SAFETY (example): the program is single-threaded, and these signals
+    // SAFETY: the program is single-threaded, and these signals
     // may be caught.
     unsafe {
         for signo in [libc::SIGINT, libc::SIGTSTP, libc::SIGCONT, libc::SIGUSR1] {
@@ -69,7 +69,7 @@ fn main() {
         }
     }
     let (pgid, tpgid) = groups();
-    // SAFETY (example): getpid and getppid have no preconditions.
+    // SAFETY: getpid and getppid have no preconditions.
     let (pid, ppid) = unsafe { (libc::getpid(), libc::getppid()) };
     let mut out = std::io::stdout();
     let _ = writeln!(out, "ready pid={pid} ppid={ppid} pgid={pgid} tpgid={tpgid}");

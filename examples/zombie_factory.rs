@@ -30,10 +30,12 @@ fn main() {
 
     let (release_read, release_write) = nix::unistd::pipe().expect("pipe");
     for _ in 0..orphans {
-        // SAFETY (example): single-threaded; the children only call
+        // SAFETY: single-threaded; the children only call
         // async-signal-safe functions before _exit.
         match unsafe { libc::fork() } {
             -1 => panic!("fork failed: {}", std::io::Error::last_os_error()),
+            // SAFETY: in the forked child: fork, close, read and _exit are
+            // async-signal-safe, on descriptors it owns.
             0 => unsafe {
                 if libc::fork() == 0 {
                     // The grandchild: wait for the release, then exit.

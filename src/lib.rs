@@ -3,23 +3,33 @@
 //! re-parented to it, drains what is left when the command exits, and exits
 //! with the command's status.
 //!
-//! The flow, module by module: [`cli`] turns argv and the environment into a
-//! [`Config`]; `supervise` spawns the child with `spawn` and loops on
-//! signals, reaping with `reap`, forwarding through `targets`, with terminal
-//! job control in `jobctl`. `logging` is pidone's own output, `procfs` reads
-//! /proc, `sys` holds the few raw system calls nix does not offer.
+//! As a library it offers the same, for a Rust program that wants to be its
+//! own init: call [`init_self`] first thing in `main`. The rest of the
+//! public surface is what the `pidone` binary is made of: [`cli::parse`]
+//! reads a command line into a [`Config`] (pure), [`block_all`] blocks every
+//! signal, [`run`] runs a command to its end, [`main`] does all of it.
+//!
+//! Inside, module by module: `supervise` is the event loop (start there);
+//! `spawn` starts the child and lets go of what pidone inherited; `reap`
+//! collects children; `targets` decides who a forwarded signal reaches and
+//! holds each by a pidfd; `jobctl` is terminal job control; `logging` is
+//! pidone's own output, which never blocks; `procfs` reads /proc; `sys`
+//! holds the raw system calls nix does not offer.
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
 pub mod cli;
+mod error;
 mod jobctl;
 mod logging;
 mod procfs;
 mod reap;
+mod selfinit;
 pub mod signals;
 mod spawn;
 mod supervise;
@@ -29,38 +39,22 @@ mod targets;
 use std::ffi::OsString;
 
 pub use cli::Config;
+pub use error::Error;
+pub use selfinit::{init_self, SelfInitError};
 pub use signals::{block_all, Blocked};
 pub use spawn::SpawnError;
+pub use targets::Target;
 
-/// What pidone's `main` does, from argv to exit code: prepares its own
-/// stderr, parses `args` (argv[0] first) and the environment, prints help
-/// or an error, sets up logging, runs the command to its end.
+/// The `pidone` binary, from argv to exit code: prepares pidone's own
+/// stderr, parses `args` (`argv[0]` first) and the environment, prints help or
+/// the version, sets up logging, runs the command to its end. Every fatal
+/// error is printed here, once, as `pidone: <error>`, whatever the log level.
 ///
-/// Side effects: everything [`run`] does; it must be called first thing in
-/// a process that has no other thread, with `blocked` from [`block_all`].
+/// Side effects: those of [`run`]. Call it only from a process that has no
+/// other thread, with `blocked` from [`block_all`] called first.
 pub fn main(args: Vec<OsString>, blocked: Blocked) -> u8 {
     logging::open_stderr();
-    let config = match cli::parse(args, |name| std::env::var_os(name)) {
-        Ok(cli::Parsed::Run(config)) => config,
-        Ok(cli::Parsed::Print {
-            text,
-            to_stderr,
-            code,
-        }) => {
-            if to_stderr {
-                logging::print_error(&text.trim_end().trim_start_matches("pidone: "));
-            } else {
-                logging::print_stdout(&text);
-            }
-            return code;
-        }
-        Err(err) => {
-            logging::print_error(&err);
-            return err.exit_code();
-        }
-    };
-    logging::init(config.verbosity, config.log_spec.as_deref());
-    match run(&config, blocked) {
+    match try_main(args, blocked) {
         Ok(code) => code,
         Err(err) => {
             logging::print_error(&err);
@@ -69,13 +63,34 @@ pub fn main(args: Vec<OsString>, blocked: Blocked) -> u8 {
     }
 }
 
+fn try_main(args: Vec<OsString>, blocked: Blocked) -> Result<u8, Error> {
+    let config = match cli::parse(args, |name| std::env::var_os(name))? {
+        cli::Parsed::Run(config) => config,
+        cli::Parsed::Print(text) => {
+            logging::print_stdout(&text);
+            return Ok(0);
+        }
+    };
+    logging::init(config.verbosity, config.log_spec.as_deref());
+    run(&config, blocked)
+}
+
 /// Runs `config` as an init: starts the command, forwards signals, reaps,
-/// drains, and returns the exit code to end with.
+/// drains, and returns the exit code to end with (after `-e`).
 ///
 /// Side effects: registers as child subreaper unless PID 1; moves the
-/// process to `/`; closes every descriptor above 2 it did not open itself;
-/// as PID 1, may `kill(-1, SIGTERM)` and `kill(-1, SIGKILL)` when the
-/// command exits. `blocked` proves every signal is blocked.
-pub fn run(config: &Config, blocked: Blocked) -> Result<u8, SpawnError> {
-    supervise::run(config, blocked)
+/// process to `/` (the command still starts in the current directory);
+/// closes every descriptor above 2 it did not open itself; as PID 1, sends
+/// `kill(-1, SIGTERM)` and `kill(-1, SIGKILL)` to the whole PID namespace
+/// when the command exits (unless `config.drain` is off); returns only once
+/// no child is left. `blocked` proves every signal is blocked; pidone's
+/// logging must have been set up by [`main`] for diagnostics to appear.
+pub fn run(config: &Config, blocked: Blocked) -> Result<u8, Error> {
+    Ok(supervise::run(config, blocked)?)
+}
+
+/// pidone's command line as clap defines it, for generating the man page.
+#[doc(hidden)]
+pub fn command_line() -> clap::Command {
+    cli::command()
 }

@@ -6,10 +6,13 @@
 //! that: its child would inherit the ignored SIGPIPE and the extra
 //! descriptors, and a container without /dev would not start. So pidone
 //! enters here, blocks every signal before anything else (none can arrive
-//! unseen), and hands over to the library.
+//! unseen), and hands over to the library. (`std::env::args` is empty
+//! without Rust's runtime on musl: the arguments come from `argv`.)
 #![no_main]
+#![deny(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::ffi::{c_char, c_int, CStr, OsString};
+use std::ffi::{c_char, c_int, CStr, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 #[allow(unsafe_code)]
@@ -21,12 +24,11 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         // SAFETY: the C runtime passes `argc` valid pointers in `argv`.
         .map(|i| unsafe { *argv.add(i) })
         .take_while(|arg| !arg.is_null())
-        // SAFETY: each non-null argv entry is a NUL-terminated string that
-        // lives as long as the process.
         .map(|arg| {
-            OsString::from(std::ffi::OsStr::from_bytes(
-                unsafe { CStr::from_ptr(arg) }.to_bytes(),
-            ))
+            // SAFETY: each non-null argv entry is a NUL-terminated string
+            // that lives as long as the process.
+            let bytes = unsafe { CStr::from_ptr(arg) }.to_bytes();
+            OsString::from(OsStr::from_bytes(bytes))
         })
         .collect();
     c_int::from(pidone::main(args, blocked))

@@ -46,13 +46,16 @@ pub fn name(signo: i32) -> String {
         RTMIN => "SIGRTMIN".to_owned(),
         RTMAX => "SIGRTMAX".to_owned(),
         n if n > RTMIN && n < RTMAX => format!("SIGRTMIN+{}", n - RTMIN),
-        libc::SIGSTKFLT => "SIGSTKFLT".to_owned(),
-        libc::SIGPWR => "SIGPWR".to_owned(),
-        n => match signal_hook::low_level::signal_name(n) {
-            Some(name) => name.to_owned(),
+        n => match standard(n) {
+            Some(signal) => signal.as_str().to_owned(),
             None => format!("signal {n}"),
         },
     }
+}
+
+/// The standard signal numbered `n` (1 to 31), as nix names them all.
+fn standard(n: i32) -> Option<nix::sys::signal::Signal> {
+    nix::sys::signal::Signal::try_from(n).ok()
 }
 
 /// User input as it may appear in a one-line error: control characters
@@ -82,6 +85,12 @@ impl fmt::Display for UnknownSignal {
 
 /// Reads a signal as users write one: `TERM`, `SIGTERM`, `sigterm`, `15`,
 /// `RTMIN+2`, `SIGRTMAX-1`.
+///
+/// ```
+/// assert_eq!(pidone::signals::parse("term"), Ok(15));
+/// assert_eq!(pidone::signals::parse("SIGRTMIN+2"), Ok(36));
+/// assert!(pidone::signals::parse("SIGNOPE").is_err());
+/// ```
 pub fn parse(text: &str) -> Result<i32, UnknownSignal> {
     let unknown = || UnknownSignal(text.to_owned());
     let trimmed = text.trim();
@@ -104,14 +113,12 @@ pub fn parse(text: &str) -> Result<i32, UnknownSignal> {
     }
     let wanted = format!("SIG{bare}");
     (1..RTMIN)
-        .find(|&n| signal_hook::low_level::signal_name(n) == Some(wanted.as_str()))
+        .find(|&n| standard(n).is_some_and(|s| s.as_str() == wanted))
         .or(match bare {
-            // Aliases that signal-hook names differently.
+            // Other names of the same signals.
             "IOT" => Some(libc::SIGABRT),
             "POLL" => Some(libc::SIGIO),
             "CLD" => Some(libc::SIGCHLD),
-            "STKFLT" => Some(libc::SIGSTKFLT),
-            "PWR" => Some(libc::SIGPWR),
             _ => None,
         })
         .ok_or_else(unknown)
@@ -156,7 +163,9 @@ impl Default for Rewrite {
 /// A `--rewrite` spec that could not be used, with the part that was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRewrite {
+    /// The spec as given.
     pub spec: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 

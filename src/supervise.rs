@@ -35,6 +35,34 @@ use crate::targets::{Recipient, Scope};
 /// that kept the command from starting. `blocked` proves every signal is
 /// blocked and holds the state the child gets back.
 pub(crate) fn run(config: &Config, blocked: Blocked) -> Result<u8, SpawnError> {
+    let prologue = prepare(config);
+    let state = if config.pause {
+        spawn::let_go();
+        State::Paused
+    } else {
+        let child = spawn::spawn(&config.command, blocked)?;
+        log::info!("started child pid {}", child.process.pid);
+        State::Running(child)
+    };
+    Ok(Supervisor::new(config, prologue, state).run())
+}
+
+/// Supervises `child`, which the self-init entry forked from the program
+/// itself, to its end; returns the exit code.
+pub(crate) fn adopt(config: &Config, child: Child) -> u8 {
+    let prologue = prepare(config);
+    log::info!("running the program as pid {}", child.process.pid);
+    Supervisor::new(config, prologue, State::Running(child)).run()
+}
+
+/// What pidone sets up before it has a child.
+struct Prologue {
+    scope: Scope,
+    /// A signal to act on as soon as the loop starts.
+    pending: Option<i32>,
+}
+
+fn prepare(config: &Config) -> Prologue {
     let scope = Scope::current();
 
     // An init that is not PID 1 (shareProcessNamespace, `--pid=host`, a
@@ -65,40 +93,7 @@ pub(crate) fn run(config: &Config, blocked: Blocked) -> Result<u8, SpawnError> {
             Ok(()) => {}
         }
     }
-
-    let state = if config.pause {
-        spawn::let_go();
-        State::Paused
-    } else {
-        let child = spawn::spawn(&config.command, blocked)?;
-        log::info!("started child pid {}", child.process.pid);
-        State::Running(child)
-    };
-
-    // From here on, nothing may end pidone but the end of its children: as
-    // PID 1 its death would take the whole container with it. Errors are
-    // logged and the loop goes on.
-
-    let child = match &state {
-        State::Running(child) => Some(child),
-        _ => None,
-    };
-    Ok(Supervisor {
-        config,
-        scope,
-        me: std::process::id() as i32,
-        recipient: Recipient::at_start(
-            config.forward,
-            child.is_some(),
-            child.is_some_and(|c| c.own_group),
-        ),
-        jobs: JobControl::new(child, scope.is_init()),
-        state,
-        pending,
-        drained: 0,
-        killed: 0,
-    }
-    .run())
+    Prologue { scope, pending }
 }
 
 #[derive(Debug)]
@@ -140,8 +135,34 @@ struct Supervisor<'a> {
     killed: usize,
 }
 
-impl Supervisor<'_> {
+impl<'a> Supervisor<'a> {
+    fn new(config: &'a Config, prologue: Prologue, state: State) -> Supervisor<'a> {
+        let child = match &state {
+            State::Running(child) => Some(child),
+            _ => None,
+        };
+        Supervisor {
+            config,
+            scope: prologue.scope,
+            me: std::process::id() as i32,
+            recipient: Recipient::at_start(
+                config.forward,
+                child.is_some(),
+                child.is_some_and(|c| c.own_group),
+            ),
+            jobs: JobControl::new(child, prologue.scope.is_init()),
+            state,
+            pending: prologue.pending,
+            drained: 0,
+            killed: 0,
+        }
+    }
+
     /// The loop, and the one place where pidone decides to exit.
+    ///
+    /// From its start on, nothing may end pidone but the end of its
+    /// children: as PID 1 its death would take the whole container with it.
+    /// Errors are logged and the loop goes on.
     fn run(mut self) -> u8 {
         loop {
             let event = match self.pending.take() {

@@ -24,6 +24,8 @@ unsafe fn reset_all_dispositions() {
     let action = [0u64; 4];
     for signo in 1..=64 {
         if signo != libc::SIGKILL && signo != libc::SIGSTOP {
+            // SAFETY: rt_sigaction with a live, all-zero kernel_sigaction
+            // and no old action; the caller is between fork and exec.
             unsafe {
                 libc::syscall(
                     libc::SYS_rt_sigaction,

@@ -20,28 +20,6 @@ use support::*;
 type Flags<'a> = &'a [&'a str];
 type Vars<'a> = &'a [(&'a str, &'a str)];
 
-/// Every variable pidone reads. Each run starts without them, so the test's
-/// own environment cannot leak in.
-const VARIABLES: [&str; 17] = [
-    "PIDONE_FORWARD",
-    "PIDONE_SINGLE_CHILD",
-    "PIDONE_REWRITE",
-    "PIDONE_SUBREAPER",
-    "PIDONE_PARENT_DEATH_SIGNAL",
-    "PIDONE_SUCCESS_EXIT",
-    "PIDONE_WARN_ORPHANS",
-    "PIDONE_VERBOSE",
-    "PIDONE_LOG",
-    "PIDONE_GRACE",
-    "PIDONE_PAUSE",
-    "PIDONE_NO_DRAIN",
-    "TINI_SUBREAPER",
-    "TINI_VERBOSITY",
-    "TINI_KILL_PROCESS_GROUP",
-    "DUMB_INIT_SETSID",
-    "DUMB_INIT_DEBUG",
-];
-
 const SIGRTMAX: i32 = 64;
 
 fn logger() -> String {
@@ -51,8 +29,10 @@ fn logger() -> String {
         .to_owned()
 }
 
+/// Each run starts without any variable pidone reads, so the test's own
+/// environment cannot leak in; then `vars` are set.
 fn set_env(cmd: &mut Command, vars: Vars) {
-    for var in VARIABLES {
+    for var in pidone::cli::VARIABLES.iter().map(|v| v.name) {
         cmd.env_remove(var);
     }
     cmd.envs(vars.iter().copied());
@@ -764,8 +744,8 @@ fn license_and_version_go_to_stdout_and_start_nothing() {
     let marker = marker();
     let touch = format!("touch '{}'", marker.display());
     for (flag, want) in [
-        ("-l", "MIT license"),
-        ("-L", "MIT license"),
+        ("-l", "MIT License"),
+        ("-L", "MIT License"),
         ("--license", "Permission is hereby granted"),
         ("-V", "pidone version "),
         ("--version", "pidone version "),

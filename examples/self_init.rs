@@ -1,0 +1,81 @@
+//! A program that is its own init, through pidone's library entry.
+//!
+//!     self_init [--orphans N] [--exit CODE] [--thread-first]
+//!
+//! Calls `pidone::init_self` first thing. As PID 1 of a namespace the
+//! process forks there: PID 1 stays behind as the init, and the program goes
+//! on as PID 2. It prints `running as pid N`, then leaves N double-forked
+//! orphans, which exit at once and are re-parented to PID 1; it waits (up
+//! to 20 s) until no process of its namespace is a zombie, prints
+//! `zombies left: Z` and exits with CODE (default 0) if Z is 0, else 1.
+//! With `--thread-first` it starts
+//! a thread before the call, which pidone must refuse.
+
+use std::time::{Duration, Instant};
+
+fn main() {
+    let mut orphans = 0usize;
+    let mut thread_first = false;
+    let mut code = 0;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--orphans" => orphans = args.next().and_then(|n| n.parse().ok()).unwrap_or(0),
+            "--exit" => code = args.next().and_then(|n| n.parse().ok()).unwrap_or(0),
+            "--thread-first" => thread_first = true,
+            _ => {
+                eprintln!("usage: self_init [--orphans N] [--exit CODE] [--thread-first]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let (stop, parked) = std::sync::mpsc::channel::<()>();
+    if thread_first {
+        std::thread::spawn(move || parked.recv());
+    }
+    if let Err(e) = pidone::init_self(&pidone::Config::default()) {
+        println!("not an init: {e}");
+    }
+    drop(stop);
+    println!("running as pid {}", std::process::id());
+
+    for _ in 0..orphans {
+        // SAFETY: the process is single-threaded here (the entry refused
+        // otherwise); the children call only fork and _exit.
+        unsafe {
+            match libc::fork() {
+                -1 => eprintln!("fork: {}", std::io::Error::last_os_error()),
+                0 => {
+                    libc::fork();
+                    libc::_exit(0);
+                }
+                pid => {
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut left = zombies();
+    while left > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        left = zombies();
+    }
+    println!("zombies left: {left}");
+    std::process::exit(if left == 0 { code } else { 1 });
+}
+
+/// Zombies in /proc (this namespace's, when run under `unshare --mount-proc`).
+fn zombies() -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter(|stat| {
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                == Some("Z")
+        })
+        .count()
+}

@@ -1,0 +1,326 @@
+//! Starting the main child, and letting go of what pidone inherited for it.
+//! This is the parent's side of the fork; `child` is the other side.
+//!
+//! The child gets everything it needs built before the fork, ends in exec,
+//! and reports an exec failure as an errno over a close-on-exec pipe, so
+//! pidone can say what went wrong instead of guessing from an exit code.
+//! pidone never starts a thread, which is what makes the fork sound.
+//!
+//! pidone moves to `/` before the fork and closes the descriptors it
+//! inherited right after it: the child goes back to the caller's directory
+//! itself (fchdir(2) on a descriptor opened before), so pidone pins no
+//! directory, mount, file or socket, even for a moment.
+#![allow(unsafe_code)]
+
+use std::ffi::OsString;
+use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::unistd::{self, ForkResult};
+
+mod child;
+
+use child::{exec_child, restore_signals, Plan, Terminal};
+
+use crate::signals::{printable, Blocked};
+use crate::sys;
+use crate::targets::Process;
+
+/// What the child reports instead of an index into the candidates when it
+/// could not go back to the caller's working directory.
+const CWD_FAILED: i32 = -1;
+
+/// The running main child.
+#[derive(Debug)]
+pub(crate) struct Child {
+    /// The child itself; its pid is also its process group's id.
+    pub process: Process,
+    /// pidone's controlling terminal (on stdin, stdout or stderr), if it
+    /// has one, for job control.
+    pub tty: Option<RawFd>,
+    /// It leads a process group of its own. Not so when pidone has a
+    /// terminal and its own group lies outside its PID namespace
+    /// (`unshare --pid --fork` typed in a shell): pidone cannot tell whether
+    /// that group holds the terminal, so the child stays in it rather than
+    /// risk a background group that stops at its first read.
+    pub own_group: bool,
+}
+
+/// Why the child could not be started.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// An argument or variable holds a NUL byte, which exec cannot pass.
+    Nul(&'static str),
+    /// pipe(2) failed.
+    Pipe(Errno),
+    /// fork(2) failed.
+    Fork(Errno),
+    /// The child could not go back to the caller's working directory.
+    Cwd {
+        /// The command, escaped for one line.
+        command: String,
+        /// Why fchdir(2) failed.
+        errno: Errno,
+    },
+    /// exec failed in the child; `errno` came back over the pipe.
+    Exec {
+        /// The command, escaped for one line.
+        command: String,
+        /// The file exec tried, when a PATH search found one.
+        path: Option<String>,
+        /// Why it could not run: ENOENT (not found), EACCES, EISDIR, ...
+        errno: Errno,
+    },
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::Nul(what) => {
+                write!(f, "cannot run the command: {what} contains a NUL byte")
+            }
+            SpawnError::Pipe(e) => write!(f, "failed to create a pipe: {}", e.desc()),
+            SpawnError::Fork(e) => write!(f, "failed to fork: {}", e.desc()),
+            SpawnError::Cwd { command, errno } => write!(
+                f,
+                "cannot run '{command}': cannot return to the working directory: {}",
+                errno.desc()
+            ),
+            SpawnError::Exec {
+                command,
+                path: Some(path),
+                errno,
+            } => write!(f, "cannot run '{command}' ({path}): {}", errno.desc()),
+            SpawnError::Exec { command, errno, .. } => {
+                write!(f, "cannot run '{command}': {}", errno.desc())
+            }
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl SpawnError {
+    /// 127 when the command was not found, 126 when it was found but could
+    /// not run, as shells and Docker report them; 125 when pidone itself
+    /// failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SpawnError::Exec {
+                errno: Errno::ENOENT,
+                ..
+            } => 127,
+            SpawnError::Exec { .. } => 126,
+            _ => 125,
+        }
+    }
+}
+
+/// Starts `command` with the signal state pidone was given, in its own
+/// process group, in the terminal's foreground if pidone held it, in the
+/// working directory pidone was started in. pidone itself is in `/` and
+/// holds none of its inherited descriptors afterwards (see
+/// [`release_inherited`]), whether or not the child could start.
+pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, SpawnError> {
+    let mut plan = Plan::new(command, blocked)?;
+    let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
+    plan.cwd = leave_cwd();
+
+    // SAFETY: pidone has no other thread, and the child runs only
+    // `exec_child`, which makes async-signal-safe calls and ends in exec or
+    // _exit.
+    let fork = unsafe { unistd::fork() };
+    let child = match fork {
+        Ok(ForkResult::Child) => {
+            drop(read_end);
+            // SAFETY: we are the freshly forked child.
+            unsafe { exec_child(&mut plan, write_end.as_raw_fd()) }
+        }
+        Ok(ForkResult::Parent { child }) => child.as_raw(),
+        Err(e) => {
+            release_inherited(&[read_end.as_raw_fd()]);
+            return Err(SpawnError::Fork(e));
+        }
+    };
+    drop(write_end);
+    let process = Process::child(child);
+    // The saved directory is among the inherited descriptors closed here.
+    release_inherited(&[read_end.as_raw_fd(), process.pidfd().unwrap_or(-1)]);
+    match read_report(&read_end) {
+        None => Ok(Child {
+            process,
+            tty: plan.terminal.tty,
+            own_group: plan.terminal.own_group,
+        }),
+        Some((errno, index)) => {
+            // The child has _exit'ed (or is about to): collect it now so it
+            // never shows up as a zombie or an orphan.
+            let _ = sys::wait(child, 0);
+            let command = printable(&command[0].to_string_lossy());
+            if index == CWD_FAILED {
+                return Err(SpawnError::Cwd { command, errno });
+            }
+            let path = usize::try_from(index)
+                .ok()
+                .filter(|_| plan.searched && errno != Errno::ENOENT)
+                .and_then(|i| plan.candidates.get(i))
+                .map(|p| printable(&p.to_string_lossy()));
+            Err(SpawnError::Exec {
+                command,
+                path,
+                errno,
+            })
+        }
+    }
+}
+
+/// Opens the working directory (O_PATH: no permission needed, nothing read)
+/// for the child to return to, and moves pidone to `/`. `None` if the
+/// directory cannot be held: then pidone stays where it is rather than lose
+/// the child's directory.
+fn leave_cwd() -> Option<RawFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let cwd = match nix::fcntl::open(".", flags, nix::sys::stat::Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e) => {
+            log::warn!(
+                "cannot hold the working directory ({}): pidone stays in it",
+                e.desc()
+            );
+            return None;
+        }
+    };
+    if let Err(e) = unistd::chdir("/") {
+        log::warn!("failed to change directory to /: {}", e.desc());
+    }
+    Some(cwd)
+}
+
+/// Lets go of the caller's working directory and descriptors without
+/// starting anything (pause mode).
+pub(crate) fn let_go() {
+    if let Err(e) = unistd::chdir("/") {
+        log::warn!("failed to change directory to /: {}", e.desc());
+    }
+    release_inherited(&[]);
+}
+
+/// Lets go of what pidone inherited: every descriptor above stderr except
+/// `keep` and pidone's own stderr description. The child (if any) has its
+/// own copies; pidone pins no file, socket or pipe end of the caller's.
+///
+/// close_range(2) (Linux 5.9) closes the gaps between the kept ones; older
+/// kernels get one close(2) per descriptor /proc lists, or per number up to
+/// the descriptor limit where /proc is missing.
+pub(crate) fn release_inherited(keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .chain(crate::logging::own_fd().as_ref())
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first = 3u32;
+    let mut ranges = Vec::new();
+    for &fd in &keep {
+        if fd > first {
+            ranges.push((first, fd - 1));
+        }
+        first = fd.saturating_add(1);
+    }
+    ranges.push((first, u32::MAX));
+    if ranges
+        .iter()
+        .all(|&(lo, hi)| sys::close_range(lo, hi).is_ok())
+    {
+        return;
+    }
+    let listed: Option<Vec<u32>> = std::fs::read_dir("/proc/self/fd").ok().map(|dir| {
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect()
+    });
+    let numbers: Box<dyn Iterator<Item = u32>> = match listed {
+        Some(fds) => Box::new(fds.into_iter()),
+        None => Box::new(3..sys::descriptor_limit()),
+    };
+    for fd in numbers.filter(|fd| *fd > 2 && keep.binary_search(fd).is_err()) {
+        let _ = unistd::close(fd as RawFd);
+    }
+}
+
+/// Blocks until exec succeeds (EOF: the pipe closed on exec) or the child
+/// reports why it failed: its errno and which candidate it was.
+fn read_report(pipe: &OwnedFd) -> Option<(Errno, i32)> {
+    let mut buf = [0u8; 8];
+    let mut got = 0;
+    while got < buf.len() {
+        match unistd::read(pipe.as_raw_fd(), &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    if got < buf.len() {
+        return None;
+    }
+    let (errno, index) = buf.split_at(4);
+    let word = |b: &[u8]| i32::from_ne_bytes(b.try_into().unwrap_or_default());
+    Some((Errno::from_raw(word(errno)), word(index)))
+}
+
+/// Forks the calling program itself, for the self-init entry: `None` in the
+/// child, which goes on as the program in a group of its own with its
+/// signal state back; the child's handle in the parent, which has moved to
+/// `/` and closed every descriptor above stderr (the program's files and
+/// sockets stay the child's alone).
+pub(crate) fn fork_program(blocked: Blocked) -> Result<Option<Child>, SpawnError> {
+    let terminal = Terminal::now();
+    // SAFETY: the caller checked that the process has one thread; the
+    // child only returns into the program, which is sound without others.
+    match unsafe { unistd::fork() }.map_err(SpawnError::Fork)? {
+        ForkResult::Child => {
+            terminal.enter();
+            restore_signals(blocked);
+            Ok(None)
+        }
+        ForkResult::Parent { child } => {
+            let process = Process::child(child.as_raw());
+            if let Err(e) = unistd::chdir("/") {
+                log::warn!("failed to change directory to /: {}", e.desc());
+            }
+            release_inherited(&[process.pidfd().unwrap_or(-1)]);
+            Ok(Some(Child {
+                process,
+                tty: terminal.tty,
+                own_group: terminal.own_group,
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_shells() {
+        let exec = |errno| SpawnError::Exec {
+            command: "x".into(),
+            path: None,
+            errno,
+        };
+        assert_eq!(exec(Errno::ENOENT).exit_code(), 127);
+        assert_eq!(exec(Errno::EACCES).exit_code(), 126);
+        assert_eq!(exec(Errno::EISDIR).exit_code(), 126);
+        assert_eq!(exec(Errno::ENOEXEC).exit_code(), 126);
+        assert_eq!(SpawnError::Fork(Errno::EAGAIN).exit_code(), 125);
+        assert_eq!(
+            exec(Errno::ENOENT).to_string(),
+            "cannot run 'x': No such file or directory"
+        );
+    }
+}
