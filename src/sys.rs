@@ -88,8 +88,12 @@ pub fn wait_signal(mask: Mask, timeout: Option<Duration>) -> Result<Option<SigIn
             err => Err(err),
         };
     }
-    // SAFETY: the kernel filled `info`; for signals from kill(2), sigqueue(3)
-    // and SIGCHLD the pid field is set, and for others it reads as 0.
+    // SAFETY: `info` is initialised (zeroed, then filled by the kernel), and
+    // every member of siginfo's union is plain data, so reading its first
+    // field as a pid is defined for any signal. It *means* the sender's pid
+    // for kill(2), sigqueue(3), SIGCHLD and signals the kernel sends as
+    // SI_USER (SIGPIPE, SIGXFSZ); for a fault or a timer it holds other
+    // bits, which pidone only logs.
     let pid = unsafe { info.si_pid() };
     Ok(Some(SigInfo {
         signo: rc as i32,
@@ -224,19 +228,20 @@ pub fn set_parent_death_signal(signo: i32) -> Result<(), Errno> {
 /// ignored. An ignored SIGCHLD (or SA_NOCLDWAIT) makes the kernel reap
 /// children itself, and pidone would never learn the main child's status.
 pub fn reset_sigchld() -> bool {
-    // SAFETY: sigaction with a null new action only reads the current one
-    // into a zeroed, valid struct.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old);
-        let ignored = old.sa_sigaction == libc::SIG_IGN;
-        if ignored || old.sa_flags & libc::SA_NOCLDWAIT != 0 {
-            let mut default: libc::sigaction = std::mem::zeroed();
-            default.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(libc::SIGCHLD, &default, std::ptr::null_mut());
-        }
-        ignored
+    // SAFETY: all-zero is a valid sigaction (SIG_DFL, no flags, empty mask).
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action makes sigaction only read the current one
+    // into `old`, a live struct.
+    unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) };
+    let ignored = old.sa_sigaction == libc::SIG_IGN;
+    if ignored || old.sa_flags & libc::SA_NOCLDWAIT != 0 {
+        // SAFETY: as above; SIG_DFL with no flags and an empty mask.
+        let default: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: installs SIG_DFL (no handler, so nothing can run
+        // asynchronously) from a live struct; the old action is not asked.
+        unsafe { libc::sigaction(libc::SIGCHLD, &default, std::ptr::null_mut()) };
     }
+    ignored
 }
 
 /// The foreground process group of the terminal on `fd`, if it is one.
