@@ -45,6 +45,8 @@ pub(crate) struct Raw {
     pub verbose: u8,
     pub version: bool,
     pub license: bool,
+    /// `-h`/`--help`: the text clap rendered.
+    pub help: Option<String>,
 }
 
 impl Raw {
@@ -75,6 +77,7 @@ impl Raw {
             verbose: m.get_count(VERBOSE),
             version: m.get_flag(VERSION),
             license: m.get_flag(LICENSE),
+            help: None,
         }
     }
 }
@@ -240,6 +243,7 @@ mod tests {
                 verbose: 2,
                 version: true,
                 license: true,
+                help: None,
             }
         );
         Ok(())

@@ -117,10 +117,42 @@ pub fn parse(
     args: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Parsed, UsageError> {
+    let raw = match plain_command(&args) {
+        Some(command) => Raw {
+            command,
+            ..Raw::default()
+        },
+        None => read_options(args)?,
+    };
+    if raw.version {
+        return Ok(Parsed::Print(VERSION_LINE.to_owned()));
+    }
+    if raw.license {
+        return Ok(Parsed::Print(LICENSE.to_owned()));
+    }
+    configure(raw, &Env(&env))
+}
+
+/// The command, when the line holds no option at all: `pidone -- CMD...`
+/// (how Docker and podman start their init) or `pidone CMD...`. clap would
+/// read it the same way; skipping it saves its setup on every start.
+fn plain_command(args: &[OsString]) -> Option<Vec<OsString>> {
+    let first = args.get(1)?;
+    if first == "--" {
+        return Some(args.get(2..).unwrap_or_default().to_vec());
+    }
+    (!first.as_encoded_bytes().starts_with(b"-")).then(|| args[1..].to_vec())
+}
+
+/// The options, through clap (the first stage).
+fn read_options(args: Vec<OsString>) -> Result<Raw, UsageError> {
     let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
-            return Ok(Parsed::Print(e.to_string()));
+            return Ok(Raw {
+                help: Some(e.to_string()),
+                ..Raw::default()
+            });
         }
         Err(e) => {
             let text = e.to_string();
@@ -129,14 +161,15 @@ pub fn parse(
             return Err(UsageError::Syntax(first.to_owned()));
         }
     };
-    let raw = Raw::from_matches(&matches);
-    if raw.version {
-        return Ok(Parsed::Print(VERSION_LINE.to_owned()));
+    Ok(Raw::from_matches(&matches))
+}
+
+/// The second stage: the raw options, with the environment filling what
+/// they leave unset, read and checked.
+fn configure(raw: Raw, env: &Env) -> Result<Parsed, UsageError> {
+    if let Some(help) = raw.help {
+        return Ok(Parsed::Print(help));
     }
-    if raw.license {
-        return Ok(Parsed::Print(LICENSE.to_owned()));
-    }
-    let env = Env(&env);
     let pause = first(&[
         &|| Ok(raw.pause.then_some((true, Origin::Flag("-P")))),
         &|| {

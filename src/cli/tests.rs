@@ -300,3 +300,25 @@ fn every_variable_is_in_the_readme() {
         );
     }
 }
+
+#[test]
+fn a_line_without_options_reads_as_clap_reads_it() {
+    for line in [
+        &["pidone", "--", "sh", "-c", "exit 3"][..],
+        &["pidone", "sh", "-c", "exit 3"],
+        &["pidone", "--"],
+        &["pidone", "--", "--"],
+        &["pidone", "--", "-v"],
+        &["pidone", "ls", "--", "-v"],
+        &["pidone", "x"],
+    ] {
+        let args: Vec<OsString> = line.iter().map(OsString::from).collect();
+        let fast = plain_command(&args).expect("no option, so the fast path");
+        let slow = read_options(args).map(|raw| raw.command);
+        assert_eq!(Ok(fast), slow, "{line:?}");
+    }
+    for line in [&["pidone"][..], &["pidone", "-v", "x"], &["pidone", "-"]] {
+        let args: Vec<OsString> = line.iter().map(OsString::from).collect();
+        assert_eq!(plain_command(&args), None, "{line:?}");
+    }
+}
