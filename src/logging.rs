@@ -211,20 +211,33 @@ impl fmt::Write for Line {
     }
 }
 
-/// The `log` backend: env_logger's filter decides what is logged (`-v`,
-/// `PIDONE_LOG`); the writer above writes it.
-struct Logger {
-    filter: env_logger::Logger,
+/// The `log` backend: a level (`-v`), or env_logger's filter when
+/// `PIDONE_LOG` gives one, decides what is logged; the writer above writes
+/// it. Without a filter nothing of env_logger is built: the level check is
+/// `log`'s own, done before a record exists.
+enum Logger {
+    Level,
+    Filter(env_logger::Logger),
 }
+
+static LEVEL_LOGGER: Logger = Logger::Level;
 
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        self.filter.enabled(metadata)
+        match self {
+            Logger::Level => metadata.level() <= log::max_level(),
+            Logger::Filter(filter) => filter.enabled(metadata),
+        }
     }
 
     fn log(&self, record: &Record) {
-        if !self.filter.matches(record) {
+        if !self.enabled(record.metadata()) {
             return;
+        }
+        if let Logger::Filter(filter) = self {
+            if !filter.matches(record) {
+                return;
+            }
         }
         let prefix = match record.level() {
             Level::Error => "pidone: ",
@@ -250,16 +263,20 @@ pub(crate) fn init(verbosity: u8, spec: Option<&str>) {
         1 => LevelFilter::Info,
         _ => LevelFilter::Debug,
     };
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(level);
-    if let Some(spec) = spec {
-        builder.parse_filters(spec);
-    }
-    let filter = builder.build();
-    let max = filter.filter();
     // Fails only if a logger is already set (a program that uses pidone as
-    // a library and set its own): then that one stays.
-    if log::set_boxed_logger(Box::new(Logger { filter })).is_ok() {
+    // a library set its own): then that one stays.
+    let Some(spec) = spec else {
+        if log::set_logger(&LEVEL_LOGGER).is_ok() {
+            log::set_max_level(level);
+        }
+        return;
+    };
+    let filter = env_logger::Builder::new()
+        .filter_level(level)
+        .parse_filters(spec)
+        .build();
+    let max = filter.filter();
+    if log::set_boxed_logger(Box::new(Logger::Filter(filter))).is_ok() {
         log::set_max_level(max);
     }
 }
