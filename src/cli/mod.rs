@@ -190,8 +190,8 @@ fn configure(raw: Raw, env: &Env) -> Result<Parsed, UsageError> {
     }
     let defaults = Config::default();
     Ok(Parsed::Run(Box::new(Config {
-        forward: forward(&raw, &env)?,
-        rewrite: rewrite(&raw, &env)?,
+        forward: forward(&raw, env)?,
+        rewrite: rewrite(&raw, env)?,
         subreaper: first(&[
             &|| Ok(raw.subreaper.then_some(true)),
             &|| env.boolean("PIDONE_SUBREAPER"),
@@ -206,11 +206,11 @@ fn configure(raw: Raw, env: &Env) -> Result<Parsed, UsageError> {
                     values::death_signal,
                 )
             },
-            &|| variable_value(&env, "PIDONE_PARENT_DEATH_SIGNAL", values::death_signal),
+            &|| variable_value(env, "PIDONE_PARENT_DEATH_SIGNAL", values::death_signal),
         ])?,
         success_codes: list(
             &raw.success_exit,
-            &env,
+            env,
             "--success-exit",
             "PIDONE_SUCCESS_EXIT",
         )?
@@ -221,11 +221,11 @@ fn configure(raw: Raw, env: &Env) -> Result<Parsed, UsageError> {
             env.boolean("PIDONE_WARN_ORPHANS")
         }])?
         .unwrap_or(false),
-        verbosity: verbosity(&raw, &env)?,
-        log_spec: variable_value(&env, "PIDONE_LOG", values::log_spec)?,
+        verbosity: verbosity(&raw, env)?,
+        log_spec: variable_value(env, "PIDONE_LOG", values::log_spec)?,
         grace: first(&[
             &|| flag_value("--grace", &raw.grace, values::duration),
-            &|| variable_value(&env, "PIDONE_GRACE", values::duration),
+            &|| variable_value(env, "PIDONE_GRACE", values::duration),
         ])?
         .unwrap_or(defaults.grace),
         pause: pause.is_some_and(|(on, _)| on),
