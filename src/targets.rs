@@ -50,6 +50,14 @@ impl Process {
         }
     }
 
+    /// Holds the child `pid` by a pidfd the kernel gave at clone(2).
+    pub fn with_pidfd(pid: i32, pidfd: OwnedFd) -> Process {
+        Process {
+            pid,
+            pidfd: Some(pidfd),
+        }
+    }
+
     /// Holds `pid` if, once held, it is still a live child of `parent`:
     /// checked after the pidfd is open, so the pidfd names that child and
     /// not a process that took its number after it exited. `None` if it is

@@ -14,7 +14,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -128,24 +128,18 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, Spa
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     plan.cwd = leave_cwd();
 
-    // SAFETY: pidone has no other thread, and the child runs only
-    // `exec_child`, which makes async-signal-safe calls and ends in exec or
-    // _exit.
-    let fork = unsafe { unistd::fork() };
-    let child = match fork {
-        Ok(ForkResult::Child) => {
-            drop(read_end);
-            // SAFETY: we are the freshly forked child.
-            unsafe { exec_child(&mut plan, write_end.as_raw_fd()) }
-        }
-        Ok(ForkResult::Parent { child }) => child.as_raw(),
+    let (child, pidfd) = match clone_vfork(&mut plan, write_end.as_raw_fd()) {
+        Ok(started) => started,
         Err(e) => {
             release_inherited(&[read_end.as_raw_fd()]);
             return Err(SpawnError::Fork(e));
         }
     };
     drop(write_end);
-    let process = Process::child(child);
+    let process = match pidfd {
+        Some(pidfd) => Process::with_pidfd(child, pidfd),
+        None => Process::child(child),
+    };
     // The saved directory is among the inherited descriptors closed here.
     release_inherited(&[read_end.as_raw_fd(), process.pidfd().unwrap_or(-1)]);
     match read_report(&read_end) {
@@ -174,6 +168,62 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, Spa
             })
         }
     }
+}
+
+/// What the child gets through clone(2)'s argument.
+struct Start<'a> {
+    plan: &'a mut Plan,
+    report: RawFd,
+}
+
+/// The stack the child runs on until exec: a few frames of `exec_child`.
+const CHILD_STACK: usize = 32 * 1024;
+
+/// Starts the child as posix_spawn(3) does: clone(2) with CLONE_VM and
+/// CLONE_VFORK, so nothing of pidone's memory is copied (no page tables, no
+/// copy-on-write faults in either process) and pidone sleeps until the
+/// child has exec'd or exited. CLONE_PIDFD (Linux 5.2) returns the child's
+/// pidfd at once; older kernels ignore the flag and get `None`.
+///
+/// Sound because the child, sharing pidone's memory, runs only
+/// `exec_child`: async-signal-safe calls, no allocation, nothing of
+/// pidone's freed or dropped, and its own stack below. It shares no signal
+/// handlers (pidone has none, and CLONE_SIGHAND is not asked), descriptors
+/// or working directory with pidone.
+fn clone_vfork(plan: &mut Plan, report: RawFd) -> Result<(i32, Option<OwnedFd>), Errno> {
+    extern "C" fn start(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `Start` below, alive and untouched by pidone,
+        // which is suspended until the child execs or exits (CLONE_VFORK).
+        let start = unsafe { &mut *arg.cast::<Start>() };
+        // SAFETY: we are the child clone(2) just made; exec_child never
+        // returns.
+        unsafe { exec_child(start.plan, start.report) }
+    }
+    let mut stack = std::mem::MaybeUninit::<[u8; CHILD_STACK]>::uninit();
+    // The stack grows down from its end, 16-byte aligned as the ABI asks.
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    let mut arg = Start { plan, report };
+    let mut pidfd: libc::c_int = -1;
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    // SAFETY: `start` runs on `stack`, which outlives the child's use of it
+    // (pidone waits for the exec); `arg` and `pidfd` are live locals; see
+    // the function's doc for why sharing the memory is sound.
+    let pid = unsafe {
+        libc::clone(
+            start,
+            top as *mut libc::c_void,
+            flags,
+            (&mut arg as *mut Start).cast(),
+            &mut pidfd as *mut libc::c_int,
+        )
+    };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: with CLONE_PIDFD the kernel stored a new descriptor that only
+    // this function holds; without it `pidfd` stays -1.
+    let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+    Ok((pid, pidfd))
 }
 
 /// Opens the working directory (O_PATH: no permission needed, nothing read)
