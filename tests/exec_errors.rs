@@ -90,3 +90,35 @@ fn a_path_entry_pidone_may_not_search_does_not_turn_not_found_into_126() {
     out.assert_code(127)
         .assert_stderr_contains("No such file or directory");
 }
+
+#[test]
+fn a_fatal_error_is_printed_whatever_the_log_level() {
+    for mode in MODES {
+        let mut cmd = command(mode, &["--", "/no/such/command"]);
+        cmd.env("PIDONE_LOG", "off");
+        Running::start_with(cmd, mode)
+            .finish()
+            .assert_code(127)
+            .assert_stderr_contains("pidone: cannot run '/no/such/command': No such file or directory");
+    }
+}
+
+#[test]
+fn a_directory_is_told_from_what_exec_found_not_from_pidones_directory() {
+    // A directory named like the command in the current directory, and a
+    // file of that name on PATH that may not run: the error is about the
+    // file (exec's EACCES), not "Is a directory".
+    let base = std::env::temp_dir().join(format!("pidone-isdir-{}", std::process::id()));
+    let bin = base.join("bin");
+    std::fs::create_dir_all(base.join("thing")).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("thing"), "echo hi\n").unwrap();
+    std::fs::set_permissions(bin.join("thing"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = command(Mode::Subreaper, &["--", "thing"]);
+    cmd.current_dir(&base).env("PATH", &bin);
+    let out = Running::start_with(cmd, Mode::Subreaper).finish();
+    std::fs::remove_dir_all(&base).unwrap();
+    out.assert_code(126).assert_stderr_contains("Permission denied");
+    assert!(!out.stderr.contains("Is a directory"), "{out}");
+    assert!(out.stderr.contains("/bin/thing)"), "names the file it tried\n{out}");
+}
