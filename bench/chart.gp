@@ -28,6 +28,9 @@ set linetype 7 lc rgb "#bdbdbd"
 # panel(column): the plot command for one figure, bars and their values
 fmt(v) = abs(v) >= 1000 ? sprintf("%.0f", v) : sprintf("%.3g", v)
 panel(c) = sprintf("plot data using 0:%d:($0+1):xtic(1) with boxes lc variable, '' using 0:%d:(fmt(column(%d))) with labels offset 0,0.8", c, c, c)
+# inits(c): the same for the first five rows only, the inits that forward
+# signals (the floor rows have no signal or idle figures)
+inits(c) = sprintf("plot data every ::0::4 using 0:%d:($0+1):xtic(1) with boxes lc variable, '' every ::0::4 using 0:%d:(fmt(column(%d))) with labels offset 0,0.8", c, c, c)
 
 set multiplot layout 4,3 title "pidone benchmark: ".subtitle font "sans,13"
 
@@ -52,16 +55,16 @@ set title "orphan storm: peak zombies (median)"
 eval panel(8)
 
 set title "signal round trip, one CPU (µs, median)"
-eval panel(11)
+eval inits(11)
 
 set title "signal round trip, two CPUs (µs, median)"
-eval panel(13)
+eval inits(13)
 
 set title "idle wake-ups per 10 s"
-eval panel(16)
+eval inits(16)
 
 set title "RSS while idle (KiB)"
-eval panel(17)
+eval inits(17)
 
 set title "binary size (KiB)"
 eval panel(2)
