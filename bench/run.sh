@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# bench/run.sh: pidone against Debian's tini, tini-static, dumb-init and catatonit.
+# bench/run.sh: pidone against Debian's tini, tini-static, dumb-init and catatonit,
+# with two floor rows: a naive static C init and a minimal static C reaper.
 #
 # Setup: nothing by hand. Run it as root on Linux (a PID namespace per run
 # needs it), from anywhere:
 #
-#     bench/run.sh              full run, 2 to 3 minutes on 2 cores
-#     QUICK=1 bench/run.sh      smoke run, about 20 s
+#     bench/run.sh              full run, 3 to 4 minutes on 2 cores
+#     QUICK=1 bench/run.sh      smoke run, about 30 s
 #
 # What it does by itself:
 #   - apt-get update, then apt-get install -y whatever is missing of
@@ -25,6 +26,17 @@
 # and each benchmark is interleaved: round r runs every init once, starting
 # one further along the list each round, so machine noise hits all alike.
 #
+# Floor rows (bench/naive.c, bench/reaper.c, static with glibc): "naive-c"
+# forks, execs and wait()s, nothing else; "reaper-c" blocks SIGCHLD, takes it
+# with sigwaitinfo and reaps with waitpid(-1, WNOHANG). Neither forwards
+# signals, so they run in the startup, init-alone and storm benchmarks only.
+#
+#   init alone   initstat.c: INIT -- /bin/true as PID 1 of a namespace it
+#                sets up itself, counted like `perf stat -i`: task-clock,
+#                page faults and context switches of the init process alone
+#                (counters opened on that one process, enabled at its exec,
+#                not inherited), and the same with its children
+#                (PERF_ROUNDS rounds); medians.
 #   startup      INIT -- /bin/true, against bare /bin/true under the same unshare
 #                (ROUNDS rounds); median wall time; overhead = difference.
 #   orphan storm storm.c makes ORPHANS orphans that exit at once (STORM_ROUNDS
@@ -40,9 +52,10 @@
 #                10 s), VmRSS; then SIGTERM, which each must pass on.
 #   binary       size and whether `file` calls it statically linked.
 #
-# Knobs (environment): QUICK ROUNDS STORM_ROUNDS ORPHANS STORM_TIMEOUT
-# SIG_TRIPS SIG_ROUNDS IDLE_SECS PIDONE BUILD=1 (rebuild pidone even if present).
-# Ratios are against Debian's (dynamic) tini. The benchmark prints figures; it
+# Knobs (environment): QUICK ROUNDS PERF_ROUNDS STORM_ROUNDS ORPHANS
+# STORM_TIMEOUT SIG_TRIPS SIG_ROUNDS IDLE_SECS PIDONE BUILD=1 (rebuild pidone
+# even if present). Ratios are against the best static C peer in each column
+# (the better of tini-static and catatonit). The benchmark prints figures; it
 # asserts nothing about speed.
 
 set -euo pipefail
@@ -55,11 +68,11 @@ results=$here/results
 
 if [[ ${QUICK:-0} == 1 ]]; then
 	mode=quick
-	ROUNDS=${ROUNDS:-50} STORM_ROUNDS=${STORM_ROUNDS:-1} SIG_TRIPS=${SIG_TRIPS:-500}
+	ROUNDS=${ROUNDS:-50} PERF_ROUNDS=${PERF_ROUNDS:-30} STORM_ROUNDS=${STORM_ROUNDS:-1} SIG_TRIPS=${SIG_TRIPS:-500}
 	SIG_ROUNDS=${SIG_ROUNDS:-1} IDLE_SECS=${IDLE_SECS:-3}
 else
 	mode=full
-	ROUNDS=${ROUNDS:-1000} STORM_ROUNDS=${STORM_ROUNDS:-7} SIG_TRIPS=${SIG_TRIPS:-2000}
+	ROUNDS=${ROUNDS:-1000} PERF_ROUNDS=${PERF_ROUNDS:-300} STORM_ROUNDS=${STORM_ROUNDS:-7} SIG_TRIPS=${SIG_TRIPS:-2000}
 	SIG_ROUNDS=${SIG_ROUNDS:-4} IDLE_SECS=${IDLE_SECS:-10}
 fi
 ORPHANS=${ORPHANS:-20000}
@@ -148,7 +161,7 @@ else
 fi
 
 mkdir -p "$build" "$results"
-for prog in storm sigrt startup idle; do
+for prog in storm sigrt startup idle initstat naive reaper; do
 	if [[ ! -x $build/$prog || $here/$prog.c -nt $build/$prog ]]; then
 		# Static when libc.a is there: fewer mappings to copy on each fork.
 		gcc -O2 -Wall -Wextra -static -o "$build/$prog" "$here/$prog.c" 2>/dev/null ||
@@ -156,9 +169,14 @@ for prog in storm sigrt startup idle; do
 	fi
 done
 
-names=(pidone tini tini-static dumb-init catatonit)
-bins=("$pidone" /usr/bin/tini /usr/bin/tini-static /usr/bin/dumb-init /usr/bin/catatonit)
+# The inits, then the floor rows (they forward no signal: startup, init
+# alone and orphan storm only). role: pidone, peer or floor.
+names=(pidone tini tini-static dumb-init catatonit naive-c reaper-c)
+bins=("$pidone" /usr/bin/tini /usr/bin/tini-static /usr/bin/dumb-init /usr/bin/catatonit
+	"$build/naive" "$build/reaper")
+roles=(pidone peer peer peer peer floor floor)
 n=${#names[@]}
+nsig=5 # the first nsig inits forward signals
 ns=("$(command -v unshare)" --pid --fork --mount-proc --kill-child)
 
 # Every init must take `INIT -- CMD` and hand back the child's exit code.
@@ -168,8 +186,9 @@ for ((i = 0; i < n; i++)); do
 	[[ $rc == 3 ]] || die "${names[i]}: '${bins[i]} -- sh -c \"exit 3\"' exited $rc, not 3"
 done
 
-# order R: the indices of the inits in round R's order.
-order() { local k; for ((k = 0; k < n; k++)); do echo $(( (k + $1) % n )); done; }
+# order R [COUNT]: the indices of the first COUNT inits (all by default) in
+# round R's order.
+order() { local k m=${2:-$n}; for ((k = 0; k < m; k++)); do echo $(( (k + $1) % m )); done; }
 
 # How busy the machine was for one second before the benchmark (all CPUs, %):
 # other work skews the figures. The one-second wait is the measurement.
@@ -183,6 +202,15 @@ busy_before() {
 }
 busy=$(busy_before)
 log "machine busy before start: $busy%"
+
+# ---------------------------------------------------------------- init alone
+log "init alone: $PERF_ROUNDS rounds (+3 warm-up) of $n inits"
+args=()
+for ((i = 0; i < n; i++)); do
+	((i == 0)) || args+=(::)
+	args+=("${names[i]}" "${bins[i]}" -- /bin/true)
+done
+run 900 "$build/initstat" "$PERF_ROUNDS" 3 "${args[@]}" >"$work/initstat.txt"
 
 # ---------------------------------------------------------------- startup
 log "startup: $ROUNDS rounds (+$WARMUP warm-up) of $((n + 1)) commands"
@@ -213,9 +241,9 @@ done
 # to the scheduler, a whole run lands in one mode or the other by chance.
 trips=$(( (SIG_TRIPS + SIG_ROUNDS - 1) / SIG_ROUNDS ))
 log "signal round trip: $SIG_ROUNDS rounds of $trips trips, on one CPU and across two"
-for ((i = 0; i < n; i++)); do : >"$work/sig.${names[i]}.same"; : >"$work/sig.${names[i]}.cross"; done
+for ((i = 0; i < nsig; i++)); do : >"$work/sig.${names[i]}.same"; : >"$work/sig.${names[i]}.cross"; done
 for ((r = 0; r < SIG_ROUNDS; r++)); do
-	for i in $(order "$r"); do
+	for i in $(order "$r" "$nsig"); do
 		for placement in same cross; do
 			run 120 "${ns[@]}" "${bins[i]}" -- "$build/sigrt" "$trips" 10 "$placement" \
 				>>"$work/sig.${names[i]}.$placement" ||
@@ -227,7 +255,7 @@ done
 # ---------------------------------------------------------------- idle
 log "idle: ${IDLE_SECS}s, all inits side by side"
 args=()
-for ((i = 0; i < n; i++)); do
+for ((i = 0; i < nsig; i++)); do
 	((i == 0)) || args+=(::)
 	args+=("${names[i]}" "${ns[@]}" "${bins[i]}" -- /bin/sh -c 'echo ready; exec sleep infinity')
 done
@@ -247,9 +275,12 @@ field() { awk -v n="$1" -v k="$2" '$1 == n { for (i = 2; i <= NF; i++) {
 
 bare_ns=$(awk '$1 == "bare" {print $2}' "$work/startup.txt" | median)
 tsv=$results/data.tsv
-printf 'init\tsize_kib\tstatic\tstart_ms\toverhead_us\tstorm_ms\treaped_per_s\tpeak_zombies\tzombies_left\tstorm_cpu_ms\tsig1_med_us\tsig1_p99_us\tsig2_med_us\tsig2_p99_us\tsig_lost\twakeups_per_10s\trss_kib\n' >"$tsv"
+# Columns 1-17 as before the floor rows (chart.gp uses their numbers); 18-24:
+# the init alone (CPU µs, page faults, context switches), the init with its
+# command (CPU µs, page faults), the row's role, and the size in bytes.
+printf 'init\tsize_kib\tstatic\tstart_ms\toverhead_us\tstorm_ms\treaped_per_s\tpeak_zombies\tzombies_left\tstorm_cpu_ms\tsig1_med_us\tsig1_p99_us\tsig2_med_us\tsig2_p99_us\tsig_lost\twakeups_per_10s\trss_kib\tinit_cpu_us\tinit_faults\tinit_csw\tall_cpu_us\tall_faults\trole\tsize_bytes\n' >"$tsv"
 for ((i = 0; i < n; i++)); do
-	name=${names[i]} bin=${bins[i]}
+	name=${names[i]} bin=${bins[i]} role=${roles[i]}
 	size=$(stat -L -c %s "$bin")
 	if file -bL "$bin" | grep -Eq 'statically linked|static-pie linked'; then static=yes; else static=no; fi
 	start=$(awk -v n="$name" '$1 == n {print $2}' "$work/startup.txt" | median)
@@ -257,43 +288,65 @@ for ((i = 0; i < n; i++)); do
 	peak=$(field "$name" peak_zombies "$work/storm.txt" | median)
 	left=$(field "$name" zombies_left "$work/storm.txt" | sort -g | tail -n1)
 	cpu=$(field "$name" init_cpu_ns "$work/storm.txt" | median)
-	awk '$1 == "rt" {print $2}' "$work/sig.$name.same" >"$work/rt1"
-	awk '$1 == "rt" {print $2}' "$work/sig.$name.cross" >"$work/rt2"
-	s1m=$(median <"$work/rt1") s1p=$(pct 99 <"$work/rt1")
-	s2m=$(median <"$work/rt2") s2p=$(pct 99 <"$work/rt2")
-	lost=$(cat "$work/sig.$name".* | awk '$1 == "lost" {s += $2} END {print s + 0}')
-	wake=$(field "$name" wakeups "$work/idle.txt")
-	rss=$(field "$name" rss_kib "$work/idle.txt")
+	itask=$(field "$name" task_ns "$work/initstat.txt" | median)
+	ifault=$(field "$name" faults "$work/initstat.txt" | median)
+	icsw=$(field "$name" csw "$work/initstat.txt" | median)
+	atask=$(field "$name" all_task_ns "$work/initstat.txt" | median)
+	afault=$(field "$name" all_faults "$work/initstat.txt" | median)
+	if [[ $role == floor ]]; then
+		s1m=- s1p=- s2m=- s2p=- lost=- wake=- rss=-
+	else
+		awk '$1 == "rt" {print $2}' "$work/sig.$name.same" >"$work/rt1"
+		awk '$1 == "rt" {print $2}' "$work/sig.$name.cross" >"$work/rt2"
+		s1m=$(median <"$work/rt1") s1p=$(pct 99 <"$work/rt1")
+		s2m=$(median <"$work/rt2") s2p=$(pct 99 <"$work/rt2")
+		lost=$(cat "$work/sig.$name".* | awk '$1 == "lost" {s += $2} END {print s + 0}')
+		wake=$(field "$name" wakeups "$work/idle.txt")
+		rss=$(field "$name" rss_kib "$work/idle.txt")
+	fi
 	awk -v OFS='\t' -v name="$name" -v size="$size" -v static="$static" -v start="$start" \
 		-v bare="$bare_ns" -v wall="$wall" -v orphans="$ORPHANS" -v peak="$peak" \
 		-v left="$left" -v cpu="$cpu" -v s1m="$s1m" -v s1p="$s1p" -v s2m="$s2m" -v s2p="$s2p" -v lost="$lost" \
-		-v wake="$wake" -v secs="$IDLE_SECS" -v rss="$rss" 'BEGIN {
+		-v wake="$wake" -v secs="$IDLE_SECS" -v rss="$rss" -v itask="$itask" -v ifault="$ifault" \
+		-v icsw="$icsw" -v atask="$atask" -v afault="$afault" -v role="$role" '
+		function us(v, div) { return v == "-" ? "-" : sprintf("%.2f", v / div) }
+		BEGIN {
 		print name, sprintf("%.1f", size / 1024), static, sprintf("%.3f", start / 1e6),
 			sprintf("%.1f", (start - bare) / 1e3), sprintf("%.1f", wall / 1e6),
 			sprintf("%.0f", orphans / (wall / 1e9)), peak, left, sprintf("%.1f", cpu / 1e6),
-			sprintf("%.2f", s1m / 1e3), sprintf("%.2f", s1p / 1e3),
-			sprintf("%.2f", s2m / 1e3), sprintf("%.2f", s2p / 1e3), lost,
-			sprintf("%.1f", wake * 10 / secs), rss }' >>"$tsv"
+			us(s1m, 1e3), us(s1p, 1e3), us(s2m, 1e3), us(s2p, 1e3), lost,
+			wake == "-" ? "-" : sprintf("%.1f", wake * 10 / secs), rss,
+			sprintf("%.0f", itask / 1e3), ifault, icsw, sprintf("%.0f", atask / 1e3), afault,
+			role, size }' >>"$tsv"
 done
 
-# The markdown table: each figure, and its ratio to tini's where that helps.
+# The markdown table: each figure, and its ratio to the best static C peer's
+# in that column (the lowest among the peers that `file` calls static).
 table() {
 	awk -F'\t' '
-	function ratio(v, base) { return (base + 0 == 0 || v == "nan") ? "" : sprintf(" (%.2f×)", v / base) }
-	function cell(v, base, unit) { return v unit ratio(v, base) }
-	function rt(med, p99, base) { return med " / " p99 " µs" ratio(med, base) }
+	function num(v) { return v != "" && v != "-" && v != "nan" }
+	function ratio(v, c) { return (!num(v) || !(c in best) || best[c] + 0 == 0) ? "" : sprintf(" (%.2f×)", v / best[c]) }
+	function cell(v, c, unit) { return num(v) ? v unit ratio(v, c) : "—" }
+	function rt(med, p99, c) { return num(med) ? med " / " p99 " µs" ratio(med, c) : "—" }
 	NR == 1 { next }
-	{ for (i = 1; i <= NF; i++) row[NR, i] = $i; if ($1 == "tini") t = NR; last = NR }
+	{
+		for (i = 1; i <= NF; i++) row[NR, i] = $i; last = NR
+		if ($23 == "peer" && $3 == "yes")
+			for (i = 2; i <= NF; i++)
+				if (num($i) && (!(i in best) || $i + 0 < best[i] + 0)) best[i] = $i
+	}
 	END {
-		print "| init | startup overhead | orphan storm | reaped/s | peak zombies | zombies left | init CPU in storm | signal RT, 1 CPU (median / p99) | signal RT, 2 CPUs (median / p99) | lost | idle wake-ups /10 s | idle RSS | binary | static |"
-		print "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+		print "| init | CPU, init alone | page faults, init alone | CPU, init + /bin/true | startup overhead | orphan storm | reaped/s | peak zombies | zombies left | init CPU in storm | signal RT, 1 CPU (median / p99) | signal RT, 2 CPUs (median / p99) | lost | idle wake-ups /10 s | idle RSS | binary | static |"
+		print "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
 		for (r = 2; r <= last; r++)
-			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				row[r, 1], cell(row[r, 5], row[t, 5], " µs"), cell(row[r, 6], row[t, 6], " ms"),
-				row[r, 7], row[r, 8], row[r, 9], cell(row[r, 10], row[t, 10], " ms"),
-				rt(row[r, 11], row[r, 12], row[t, 11]), rt(row[r, 13], row[r, 14], row[t, 13]),
-				row[r, 15], cell(row[r, 16], row[t, 16], ""), cell(row[r, 17], row[t, 17], " KiB"),
-				cell(row[r, 2], row[t, 2], " KiB"), row[r, 3]
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				row[r, 23] == "floor" ? "*" row[r, 1] "*" : row[r, 1],
+				cell(row[r, 18], 18, " µs"), cell(row[r, 19], 19, ""), cell(row[r, 21], 21, " µs"),
+				cell(row[r, 5], 5, " µs"), cell(row[r, 6], 6, " ms"),
+				row[r, 7], row[r, 8], row[r, 9], cell(row[r, 10], 10, " ms"),
+				rt(row[r, 11], row[r, 12], 11), rt(row[r, 13], row[r, 14], 13),
+				num(row[r, 15]) ? row[r, 15] : "—", cell(row[r, 16], 16, ""), cell(row[r, 17], 17, " KiB"),
+				cell(row[r, 24], 24, " B"), row[r, 3]
 	}' "$tsv"
 }
 
@@ -307,11 +360,14 @@ date=$(date -u '+%Y-%m-%d %H:%M UTC')
 	echo "$date, $mode run on Linux $(uname -r), $(nproc) CPUs, ${cpu_model:-unknown CPU}."
 	echo "pidone: \`$pidone\`$stand_in at $pidone_rev; peers from Debian: ${peers:-unknown versions}."
 	echo "CPU busy with other work in the second before the run: $busy% (other work skews the figures)."
-	echo "ROUNDS=$ROUNDS STORM_ROUNDS=$STORM_ROUNDS ORPHANS=$ORPHANS SIG_TRIPS=$SIG_TRIPS SIG_ROUNDS=$SIG_ROUNDS IDLE_SECS=$IDLE_SECS"
+	echo "ROUNDS=$ROUNDS PERF_ROUNDS=$PERF_ROUNDS STORM_ROUNDS=$STORM_ROUNDS ORPHANS=$ORPHANS SIG_TRIPS=$SIG_TRIPS SIG_ROUNDS=$SIG_ROUNDS IDLE_SECS=$IDLE_SECS"
 	echo
 	table
 	echo
-	echo "Medians; ratios against Debian's tini; lower is better except reaped/s."
+	echo "Medians; ratios against the best static C peer in each column (tini-static or catatonit); lower is better except reaped/s."
+	echo "*naive-c* (fork, exec, wait) and *reaper-c* (SIGCHLD blocked, sigwaitinfo, waitpid(-1, WNOHANG) loop) are floor rows, static glibc C built from bench/; they forward no signal, so they have no signal or idle figures."
+	echo "Init alone: the init as PID 1 of its own namespace running /bin/true, counted like \`perf stat -i\` (task-clock and page faults of that one process from its exec of INIT, children not inherited; initstat.c), $PERF_ROUNDS interleaved rounds; init + /bin/true counts the children too."
+	# shellcheck disable=SC2016 # the backquotes are markdown
 	printf 'Startup overhead is the median of `unshare --pid --fork --mount-proc INIT -- /bin/true` minus that of bare `/bin/true` under the same unshare (%.3f ms).\n' \
 		"$(awk -v b="$bare_ns" 'BEGIN {print b / 1e6}')"
 	echo "Orphan storm: wall time from releasing $ORPHANS orphans to the last reap; init CPU is PID 1's own run time over the storm; peak zombies is sampled (exited minus reaped); zombies left is counted in /proc at the end and should be 0."
