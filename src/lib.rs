@@ -64,7 +64,25 @@ pub fn main(args: Vec<OsString>, blocked: Blocked) -> u8 {
 }
 
 fn try_main(args: Vec<OsString>, blocked: Blocked) -> Result<u8, Error> {
-    let config = match cli::parse(args, |name| std::env::var_os(name))? {
+    // One pass over the environment for the variables pidone reads, not a
+    // scan of it per variable.
+    let vars: Vec<(&[u8], &std::ffi::OsStr)> = sys::environment()
+        .filter_map(|entry| {
+            let entry = entry.to_bytes();
+            let eq = entry.iter().position(|&b| b == b'=')?;
+            let (name, value) = (&entry[..eq], &entry[eq + 1..]);
+            let ours = [&b"PIDONE_"[..], b"TINI_", b"DUMB_INIT_"];
+            ours.iter()
+                .any(|prefix| name.starts_with(prefix))
+                .then(|| (name, std::os::unix::ffi::OsStrExt::from_bytes(value)))
+        })
+        .collect();
+    let lookup = |name: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == name.as_bytes())
+            .map(|(_, v)| v.to_os_string())
+    };
+    let config = match cli::parse(args, lookup)? {
         cli::Parsed::Run(config) => config,
         cli::Parsed::Print(text) => {
             logging::print_stdout(&text);

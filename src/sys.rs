@@ -9,6 +9,7 @@
 //! and exec.
 #![allow(unsafe_code)]
 
+use std::ffi::CStr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -274,4 +275,33 @@ pub fn descriptor_limit() -> u32 {
         return NR_OPEN;
     }
     u32::try_from(limit.rlim_max).map_or(NR_OPEN, |max| max.min(NR_OPEN))
+}
+
+extern "C" {
+    /// The C library's environment: `NAME=value` strings, null-terminated.
+    static environ: *const *const libc::c_char;
+}
+
+/// The environment as the C library holds it, without copying a byte:
+/// pidone passes it to the child as it is. Valid until something changes
+/// the environment, which pidone itself never does.
+pub fn environment() -> impl Iterator<Item = &'static CStr> {
+    // SAFETY: reading the pointer itself; pidone has no other thread that
+    // could be changing it.
+    let mut next = unsafe { environ };
+    std::iter::from_fn(move || {
+        if next.is_null() {
+            return None;
+        }
+        // SAFETY: `next` points into environ's null-terminated array.
+        let entry = unsafe { *next };
+        if entry.is_null() {
+            return None;
+        }
+        // SAFETY: not past the terminating null, checked just above.
+        next = unsafe { next.add(1) };
+        // SAFETY: every entry is a NUL-terminated string that lives as long
+        // as the environment is not changed.
+        Some(unsafe { CStr::from_ptr(entry) })
+    })
 }

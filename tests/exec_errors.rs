@@ -99,7 +99,9 @@ fn a_fatal_error_is_printed_whatever_the_log_level() {
         Running::start_with(cmd, mode)
             .finish()
             .assert_code(127)
-            .assert_stderr_contains("pidone: cannot run '/no/such/command': No such file or directory");
+            .assert_stderr_contains(
+                "pidone: cannot run '/no/such/command': No such file or directory",
+            );
     }
 }
 
@@ -118,7 +120,11 @@ fn a_directory_is_told_from_what_exec_found_not_from_pidones_directory() {
     cmd.current_dir(&base).env("PATH", &bin);
     let out = Running::start_with(cmd, Mode::Subreaper).finish();
     std::fs::remove_dir_all(&base).unwrap();
-    out.assert_code(126).assert_stderr_contains("Permission denied");
+    out.assert_code(126)
+        .assert_stderr_contains("Permission denied");
     assert!(!out.stderr.contains("Is a directory"), "{out}");
-    assert!(out.stderr.contains("/bin/thing)"), "names the file it tried\n{out}");
+    assert!(
+        out.stderr.contains("/bin/thing)"),
+        "names the file it tried\n{out}"
+    );
 }

@@ -324,7 +324,14 @@ fn the_drain_signals_descendants_through_pidfds() {
         .arg(&trace)
         .arg(pidone())
         .args(["--grace", "300ms", "--"])
-        .args(["sh", "-c", "(trap '' TERM; exec sleep 60) & exit 0"]);
+        // The leftover ignores TERM from its exec on; the main child waits
+        // for that, so the drain cannot catch it still in the subshell.
+        .args([
+            "sh",
+            "-c",
+            "(trap '' TERM; exec sleep 60) & \
+             until [ \"$(cat /proc/$!/comm)\" = sleep ]; do :; done",
+        ]);
     let out = Running::start_with(cmd, Mode::Subreaper).finish();
     out.assert_code(0);
     let calls = std::fs::read_to_string(&trace).expect("trace");

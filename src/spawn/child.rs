@@ -32,8 +32,6 @@ pub(super) struct Plan {
     /// `/bin/sh <path> args...` for a script without a shebang; slot 1 is
     /// filled in by the child.
     sh_argv: Vec<*const libc::c_char>,
-    /// Owns the strings `env_ptrs` points into.
-    _env: Vec<CString>,
     env_ptrs: Vec<*const libc::c_char>,
     /// Index in `env_ptrs` of `LISTEN_PID=<pidone's pid>`, to be rewritten
     /// with the child's own pid (sd_listen_fds(3)).
@@ -69,20 +67,19 @@ impl Plan {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
-        let my_pid = std::process::id().to_string();
+        // The environment goes to the child as it is, pointers and all; only
+        // a LISTEN_PID naming pidone is pointed elsewhere, in the child.
+        let mine = format!("LISTEN_PID={}", std::process::id());
         let mut listen_pid = None;
-        let mut env = Vec::new();
-        for (key, value) in std::env::vars_os() {
-            if key == "LISTEN_PID" && value.as_bytes() == my_pid.as_bytes() {
-                listen_pid = Some(env.len());
+        let mut env_ptrs = Vec::new();
+        for (i, entry) in sys::environment().enumerate() {
+            if entry.to_bytes() == mine.as_bytes() {
+                listen_pid = Some(i);
             }
-            let mut kv = key.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(value.as_bytes());
-            env.push(cstring(&kv, "an environment variable")?);
+            env_ptrs.push(entry.as_ptr());
         }
+        env_ptrs.push(std::ptr::null());
         let argv_ptrs = null_terminated(&argv);
-        let env_ptrs = null_terminated(&env);
         let mut sh_argv = vec![c"/bin/sh".as_ptr(), std::ptr::null()];
         sh_argv.extend(argv.iter().skip(1).map(|a| a.as_ptr()));
         sh_argv.push(std::ptr::null());
@@ -92,7 +89,6 @@ impl Plan {
             _argv: argv,
             argv_ptrs,
             sh_argv,
-            _env: env,
             env_ptrs,
             listen_pid,
             terminal: Terminal::now(),
