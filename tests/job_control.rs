@@ -193,11 +193,7 @@ impl Terminal {
     /// SIGKILLs the session leader and everything below it.
     fn kill_all(&mut self) {
         if let Some(mut process) = self.process.take() {
-            for pid in descendants(process.id() as i32) {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            let _ = process.kill();
+            kill_tree(process.id() as i32, &[]);
             let _ = process.wait();
         }
     }
@@ -229,12 +225,10 @@ fn field(line: &str, name: &str) -> i32 {
 /// Returns the terminal, pidone's pid and the child's pid (the test's view).
 fn pid1_on_a_terminal() -> (Terminal, i32, i32) {
     let mut argv: Vec<OsString> = vec!["unshare".into()];
-    if !is_root() {
-        argv.extend(["--user".into(), "--map-root-user".into()]);
-    }
+    argv.extend(unshare_args().iter().map(OsString::from));
     // setsid(1) does not fork here: as PID 1 it is no group leader (its
     // group lies outside the namespace), so pidone stays PID 1.
-    argv.extend(["--pid", "--fork", "--mount-proc", "setsid", "--ctty"].map(OsString::from));
+    argv.extend(["setsid", "--ctty"].map(OsString::from));
     argv.extend([pidone().into(), "--".into(), example("tty_job").into()]);
     // Debug logging makes pidone write to the terminal from a background
     // group, with TOSTOP on: a pidone open to SIGTTOU would stop there.
@@ -254,13 +248,13 @@ fn pid1_on_a_terminal() -> (Terminal, i32, i32) {
         "the child's group is not the terminal's foreground: {ready}"
     );
     let unshare = term.leader();
-    let pidone = children(unshare)[0];
+    let pidone = only_child(unshare);
     assert_eq!(
         comm(pidone),
         "pidone",
         "PID 1 of the namespace is not pidone"
     );
-    let child = children(pidone)[0];
+    let child = only_child(pidone);
     assert_eq!(
         term.foreground(),
         child,
@@ -535,13 +529,9 @@ fn as_pid1_started_from_a_shell_the_child_can_read_the_terminal() {
     // foreground group of unshare, whose id it cannot see (getpgrp() and
     // tcgetpgrp() both return 0 inside the namespace).
     let mut term = interactive_bash();
-    let user = if is_root() {
-        ""
-    } else {
-        "--user --map-root-user "
-    };
     let job = format!(
-        "unshare {user}--pid --fork --mount-proc '{}' -- '{}'\n",
+        "unshare {} '{}' -- '{}'\n",
+        unshare_args().join(" "),
         pidone().display(),
         example("tty_job").display()
     );

@@ -197,19 +197,15 @@ fn a_broken_stderr_or_stdout_never_makes_pidone_abort() {
 fn runs_without_dev_and_with_stdout_closed() {
     // A mount namespace whose /dev is empty: Rust's runtime would abort
     // (134) reopening the closed stdout on /dev/null before main.
-    let mut cmd = Command::new("unshare");
-    if !is_root() {
-        cmd.args(["--user", "--map-root-user"]);
-    }
+    let mut cmd = unshare_as_root();
     let script = format!(
         "mount -t tmpfs none /dev && exec '{}' -- sh -c 'exit 7' 1>&-",
         pidone().display()
     );
-    let out = cmd
-        .args(["--mount", "sh", "-c", &script])
-        .output()
-        .expect("unshare");
-    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    cmd.args(["--mount", "sh", "-c", &script]);
+    Running::start_with(cmd, Mode::Subreaper)
+        .finish()
+        .assert_code(7);
 }
 
 #[test]
@@ -259,16 +255,11 @@ fn pidone_installs_no_signal_handler() {
 /// Runs `script` with sh as PID 1 of a fresh PID namespace, with `PIDONE`
 /// naming the binary and `SCRATCH` a file name of this test's own.
 fn in_namespace(script: &str) -> Outcome {
-    let mut cmd = Command::new("unshare");
-    if !is_root() {
-        cmd.args(["--user", "--map-root-user"]);
-    }
-    cmd.args(["--pid", "--fork", "--mount-proc", "sh", "-c", script])
-        .env("PIDONE", pidone())
-        .env(
-            "SCRATCH",
-            std::env::temp_dir().join(format!("pidone-ns-{}", std::process::id())),
-        );
+    let mut cmd = unshare();
+    cmd.args(["sh", "-c", script]).env("PIDONE", pidone()).env(
+        "SCRATCH",
+        std::env::temp_dir().join(format!("pidone-ns-{}", std::process::id())),
+    );
     let mode = Mode::Subreaper;
     Running::start_with(cmd, mode).finish()
 }

@@ -51,15 +51,47 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// The arguments of `unshare` that make the command after them PID 1 of a
+/// fresh PID namespace with its own /proc; when not root, in a user
+/// namespace of its own where it is root.
+pub fn unshare_args() -> &'static [&'static str] {
+    // As `unshare_as_root`, plus the PID namespace.
+    if is_root() {
+        &["--pid", "--fork", "--mount-proc"]
+    } else {
+        &[
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+        ]
+    }
+}
+
+/// `unshare` with [`unshare_args`]: add the command to run as PID 1.
+pub fn unshare() -> Command {
+    let mut c = Command::new("unshare");
+    c.args(unshare_args());
+    c
+}
+
+/// `unshare` with only what lets it make namespaces when not root (`--user
+/// --map-root-user`): add the namespaces and the command.
+pub fn unshare_as_root() -> Command {
+    let mut c = Command::new("unshare");
+    if !is_root() {
+        c.args(["--user", "--map-root-user"]);
+    }
+    c
+}
+
 /// The command that runs pidone with `args` in `mode`.
 pub fn command<S: AsRef<OsStr>>(mode: Mode, args: &[S]) -> Command {
     let mut cmd = match mode {
         Mode::Pid1 => {
-            let mut c = Command::new("unshare");
-            if !is_root() {
-                c.args(["--user", "--map-root-user"]);
-            }
-            c.args(["--pid", "--fork", "--mount-proc"]).arg(pidone());
+            let mut c = unshare();
+            c.arg(pidone());
             c
         }
         Mode::Subreaper => Command::new(pidone()),
@@ -200,12 +232,19 @@ impl Running {
 
     /// Waits for the next stdout line.
     pub fn next_line(&mut self) -> String {
-        match self.lines.recv_timeout(LIMIT) {
+        self.next_line_within(LIMIT)
+    }
+
+    /// Waits at most `limit` for the next stdout line.
+    pub fn next_line_within(&mut self, limit: Duration) -> String {
+        match self.lines.recv_timeout(limit) {
             Ok(line) => {
                 self.seen.push(line.clone());
                 line
             }
-            Err(RecvTimeoutError::Timeout) => self.fail("no line on stdout in time"),
+            Err(RecvTimeoutError::Timeout) => {
+                self.fail(&format!("no line on stdout within {limit:?}"))
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 self.fail("stdout closed before the expected line")
             }
@@ -216,6 +255,21 @@ impl Running {
     pub fn expect_line(&mut self, prefix: &str) -> String {
         loop {
             let line = self.next_line();
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+
+    /// As [`Running::expect_line`], for at most `limit` in all.
+    pub fn expect_line_within(&mut self, prefix: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.fail(&format!("no line starting {prefix:?} within {limit:?}"));
+            }
+            let line = self.next_line_within(left);
             if line.starts_with(prefix) {
                 return line;
             }
@@ -274,11 +328,7 @@ impl Running {
     /// subreaper mode pidone's children would otherwise outlive it).
     fn kill_all(&mut self) {
         if let Some(mut child) = self.child.take() {
-            for pid in descendants(child.id() as i32) {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            let _ = child.kill();
+            kill_tree(child.id() as i32, &[]);
             let _ = child.wait();
         }
     }
@@ -287,6 +337,19 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.kill_all();
+    }
+}
+
+/// SIGKILLs `root`, its descendants and `also` (processes that may have
+/// left the tree, such as those taken before a parent died). Descendants
+/// first, so that none is re-parented out of reach on the way.
+pub fn kill_tree(root: i32, also: &[i32]) {
+    let mut pids = descendants(root);
+    pids.extend(also);
+    pids.push(root);
+    for pid in pids {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }
 
@@ -321,11 +384,57 @@ pub fn children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// The only child of `pid`, waiting (bounded) for it to appear; panics
+/// naming what `pid` has instead.
+pub fn only_child(pid: i32) -> i32 {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        match children(pid)[..] {
+            [child] => return child,
+            [] if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            ref other => panic!(
+                "pid {pid} should have one child, has {other:?}; pid {pid} is {:?}",
+                stat(pid)
+            ),
+        }
+    }
+}
+
+/// The head of a /proc/PID/stat line (proc(5)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub pid: i32,
+    pub comm: String,
+    /// `R`, `S`, `T` (stopped), `Z` (zombie), ...
+    pub state: char,
+    pub ppid: i32,
+}
+
+/// Parses one /proc/PID/stat line; comm may hold spaces and parentheses,
+/// so the last `)` ends it.
+pub fn parse_stat(line: &str) -> Option<Stat> {
+    let (head, tail) = line.rsplit_once(')')?;
+    let (pid, comm) = head.split_once(" (")?;
+    let mut fields = tail.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some(Stat {
+        pid: pid.trim().parse().ok()?,
+        comm: comm.to_owned(),
+        state,
+        ppid,
+    })
+}
+
+/// /proc/PID/stat of `pid`, or None once it is gone.
+pub fn stat(pid: i32) -> Option<Stat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
 /// The one-letter state of `pid` from /proc/PID/stat (`R`, `S`, `T` is
 /// stopped, `Z` a zombie, ...), or None once it is gone.
 pub fn state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+    stat(pid).map(|s| s.state)
 }
 
 /// Sends `signo` to `pid` with kill(2); panics, naming the OS error, if
@@ -368,6 +477,16 @@ pub fn status_field(status: &str, name: &str) -> String {
 /// `sh -c SCRIPT` as arguments for pidone.
 pub fn sh(script: &str) -> Vec<OsString> {
     vec!["--".into(), "sh".into(), "-c".into(), script.into()]
+}
+
+/// Takes this test's turn among the tests of its file that must not run
+/// beside each other: those asserting an upper bound on a time (a
+/// parallel test would stretch it) and those keeping both cores busy.
+/// Lower bounds ("waited at least the grace") need no turn.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A failed test poisons the lock; the next one may still run.
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Both modes, for tests that must hold in each.
