@@ -306,7 +306,7 @@ fn as_pid1_ctrl_z_stops_the_child_but_never_pidone() {
     assert_eq!(term.foreground(), child, "the child lost the terminal");
     term.type_text("after\n");
     term.expect("line after");
-    assert_ne!(state(pidone), Some('T'));
+    assert_ne!(state(pidone), Some('T'), "pidone stopped\n{}", term.screen);
     assert_eq!(term.count("got 20 SIGTSTP"), 1, "SIGTSTP arrived twice");
     assert_eq!(term.count("got 18 SIGCONT"), 1, "SIGCONT arrived twice");
     assert_eq!(term.count("got 10 SIGUSR1"), 1, "SIGUSR1 arrived twice");
@@ -362,7 +362,7 @@ fn shell_running_pidone() -> (Terminal, i32, i32) {
     let ready = term.expect("ready ");
     let child = field(&ready, "pid");
     let pidone = field(&ready, "ppid");
-    assert_eq!(comm(pidone), "pidone");
+    assert_eq!(comm(pidone), "pidone", "{}", term.screen);
     assert_eq!(
         children(term.leader()),
         [pidone],
@@ -378,7 +378,12 @@ fn shell_running_pidone() -> (Terminal, i32, i32) {
         child,
         "child is not in the foreground"
     );
-    assert_eq!(term.foreground(), child);
+    assert_eq!(
+        term.foreground(),
+        child,
+        "the child is not in the foreground\n{}",
+        term.screen
+    );
     (term, pidone, child)
 }
 
@@ -564,7 +569,7 @@ fn as_session_leader_not_pid1_ctrl_z_never_stops_pidone() {
     let mut term = Terminal::start(&argv, &[("PIDONE_LOG", "debug")], false);
     let ready = term.expect("ready ");
     let (child, pidone) = (field(&ready, "pid"), field(&ready, "ppid"));
-    assert_eq!(pidone, term.leader());
+    assert_eq!(pidone, term.leader(), "{}", term.screen);
     term.type_text("\x1a");
     term.expect("got 20 SIGTSTP");
     term.wait_until("the child is stopped", |_| state(child) == Some('T'));

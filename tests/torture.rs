@@ -226,7 +226,8 @@ fn survives_100000_signals_in_bursts_and_still_forwards_sigterm() {
         state(pidone)
     );
     assert_eq!(children(pidone), [child], "the child should be alive");
-    assert!(zombie_children(pidone).is_empty());
+    let zombies = zombie_children(pidone);
+    assert!(zombies.is_empty(), "pidone left zombies: {zombies:?}");
     p.signal(libc::SIGTERM);
     p.expect_line("got 15 SIGTERM");
     let out = p.finish();

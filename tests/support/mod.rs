@@ -100,10 +100,11 @@ pub fn command<S: AsRef<OsStr>>(mode: Mode, args: &[S]) -> Command {
     cmd
 }
 
-/// The result of a finished run.
+/// The result of a run, printable in full for a failure message.
 pub struct Outcome {
     pub what: String,
-    pub status: ExitStatus,
+    /// None: it did not exit within its bound and was killed.
+    pub status: Option<ExitStatus>,
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
@@ -111,7 +112,17 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn code(&self) -> Option<i32> {
-        self.status.code()
+        self.status.and_then(|status| status.code())
+    }
+
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|status| status.success())
+    }
+
+    /// Panics, showing everything, unless the command succeeded.
+    pub fn check(self) -> Self {
+        assert!(self.success(), "command failed\n{self}");
+        self
     }
 
     /// Panics, showing everything, unless the exit code is `want`.
@@ -128,10 +139,17 @@ impl Outcome {
 
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "command: {}", self.what)?;
+        match self.status {
+            Some(status) => writeln!(f, "status: {status}")?,
+            None => writeln!(f, "status: killed, no exit in time")?,
+        }
         write!(
             f,
-            "command: {}\nstatus: {}\nelapsed: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.what, self.status, self.elapsed, self.stdout, self.stderr
+            "elapsed: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.elapsed,
+            self.stdout.trim_end(),
+            self.stderr.trim_end()
         )
     }
 }
@@ -315,7 +333,7 @@ impl Running {
             .unwrap_or_default();
         Outcome {
             what: self.what.clone(),
-            status,
+            status: Some(status),
             stdout: self.seen.join("\n"),
             stderr,
             elapsed,
@@ -453,10 +471,90 @@ pub fn send_signal(pid: i32, signo: i32) {
 /// Polls /proc (bounded by LIMIT) until `ok` holds; `what` explains a
 /// timeout.
 pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
+    let found = poll_every(LIMIT, Duration::from_millis(2), || ok().then_some(()));
+    assert!(found.is_some(), "timed out waiting until {what}");
+}
+
+/// Calls `probe` every 50 ms (a container engine's pace) until it gives a
+/// value, for at most `limit`.
+pub fn poll<T>(limit: Duration, probe: impl FnMut() -> Option<T>) -> Option<T> {
+    poll_every(limit, Duration::from_millis(50), probe)
+}
+
+fn poll_every<T>(
+    limit: Duration,
+    interval: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// Runs `cmd` with no input to its end, killing it after `limit` (then
+/// `status` is None); stdout and stderr are read as it runs, so a chatty
+/// command cannot block on a full pipe. Never panics: the caller judges,
+/// printing the outcome.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Outcome {
+    let mut out = Outcome {
+        what: format!("{cmd:?}"),
+        status: None,
+        stdout: String::new(),
+        stderr: String::new(),
+        elapsed: Duration::ZERO,
+    };
+    let started = Instant::now();
+    let spawned = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) => {
+            out.stderr = format!("cannot start it: {err}");
+            return out;
+        }
+    };
+    let stdout = read_all(child.stdout.take());
+    let stderr = read_all(child.stderr.take());
+    out.status = wait_bounded(&mut child, limit);
+    out.elapsed = started.elapsed();
+    out.stdout = stdout.join().unwrap_or_default();
+    out.stderr = stderr.join().unwrap_or_default();
+    out
+}
+
+fn read_all(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Waits for `child` at most `limit`, then SIGKILLs it: None.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
     }
 }
 
@@ -492,10 +590,29 @@ pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 /// Both modes, for tests that must hold in each.
 pub const MODES: [Mode; 2] = [Mode::Pid1, Mode::Subreaper];
 
+/// What a missing end-to-end dependency means, from `PIDONE_E2E`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum E2e {
+    /// Unset: the test says `SKIPPED: ...` and passes.
+    Auto,
+    /// `require` (set by .ci/run): the test fails.
+    Require,
+    /// `off`, `0` or `skip`: the container tests skip even when they could run.
+    Off,
+}
+
+pub fn e2e() -> E2e {
+    match std::env::var("PIDONE_E2E").as_deref() {
+        Ok("require") => E2e::Require,
+        Ok("off" | "0" | "skip") => E2e::Off,
+        _ => E2e::Auto,
+    }
+}
+
 /// Whether end-to-end dependencies are required (`PIDONE_E2E=require`,
 /// set by .ci/run): then a missing one fails the test instead of skipping.
 pub fn e2e_required() -> bool {
-    std::env::var("PIDONE_E2E").is_ok_and(|v| v == "require")
+    e2e() == E2e::Require
 }
 
 /// Skips (returns true after a message) when `what` is missing, unless
