@@ -254,20 +254,7 @@ fn idle_pidone_never_wakes_up() {
 
 /// Waits (bounded) until `pid` is asleep (state S in /proc/PID/stat).
 fn wait_until_sleeping(pid: i32) {
-    let deadline = std::time::Instant::now() + LIMIT;
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next());
-        if state == Some("S") {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "pid {pid} never went to sleep: {stat}"
-        );
-        std::thread::yield_now();
-    }
+    wait_until(&format!("pid {pid} sleeps ({:?})", stat(pid)), || {
+        state(pid) == Some('S')
+    });
 }

@@ -536,10 +536,11 @@ fn success_exit_143_turns_a_forwarded_sigterm_death_into_0() {
 
 #[test]
 fn subreaper_flag_and_variables_make_pid_1_a_child_subreaper() {
-    let usable = Command::new("strace")
-        .args(["-o", "/dev/null", "true"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let usable = run_bounded(
+        Command::new("strace").args(["-o", "/dev/null", "true"]),
+        LIMIT,
+    )
+    .success();
     // As PID 1 the kernel hands orphans to pidone either way, so only the
     // system call tells whether -s took effect.
     if skip_unless(usable, "strace (with ptrace allowed)") {
