@@ -594,6 +594,8 @@ fn docker_stop_ends_trapping_commands_promptly() {
     for c in [&exec_form, &shell_form, &no_init] {
         c.wait_for_log("ready");
     }
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let (exec, shell, baseline) = thread::scope(|s| {
         let exec = s.spawn(|| exec_form.stop());
         let shell = s.spawn(|| shell_form.stop());
@@ -749,6 +751,8 @@ fn docker_stop_lets_a_detached_worker_finish_its_cleanup() {
         c.wait_for_log("ready");
         c.wait_for_log("worker-ready");
     }
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let (stopped, baseline) = thread::scope(|s| {
         let stopped = s.spawn(|| with.stop());
         let baseline = s.spawn(|| without.stop());
@@ -963,6 +967,8 @@ fn docker_run_init_uses_pidone_from_daemon_init_path() {
         d.ok(&["kill", "--signal", signal, &c.name]);
         c.wait_for_log(&format!("got-{signal}"));
     }
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let stopped = c.stop();
     eprintln!(
         "[docker] docker stop, exec form, docker run --init with pidone: {:.2} s, exit {}",

@@ -532,6 +532,8 @@ fn podman_stop_is_prompt_with_pidone_as_init_and_waits_the_timeout_without() {
     for c in [&exec_c, &shell_c, &bare_c] {
         wait_for_log(c, "ready");
     }
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let (exec, shell, bare) = thread::scope(|s| {
         let exec = s.spawn(|| stop(&exec_c));
         let shell = s.spawn(|| stop(&shell_c));
@@ -726,6 +728,8 @@ fn pidone_as_pod_pause_reaps_orphans_sleeps_and_stops_quickly() {
         started.elapsed().as_secs_f64()
     );
 
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let stopped = out(&["pod", "stop", &pod]).check();
     let (pause_code, app_code) = (exit_code(&infra), exit_code(&app));
     eprintln!(
@@ -863,6 +867,8 @@ fn kube_pod_with_pidone_as_command_stops_gracefully() {
     // What the kubelet does: SIGTERM, and SIGKILL only at the deadline. podman
     // 4.3's `kube down` skips that and SIGKILLs at once (see below), so the
     // graceful stop is `podman pod stop`, then `kube down` removes the pod.
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let stopped = out(&["pod", "stop", &m.pod]).check();
     let output = logs(&app);
     let code = exit_code(&app);

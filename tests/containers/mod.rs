@@ -14,7 +14,6 @@
 //!
 //! `PIDONE_E2E` says what a missing prerequisite means: unset, a test prints
 //! `SKIPPED: ...` and passes; `require`, it fails; `off`, every test skips.
-#![allow(dead_code)]
 
 use crate::support::{e2e, parse_stat, run_bounded, E2e, Stat};
 use std::env;
@@ -32,6 +31,7 @@ const TARGET: &str = "x86_64-unknown-linux-musl";
 /// A bound for one engine command.
 pub const COMMAND_LIMIT: Duration = Duration::from_secs(60);
 /// A bound for waiting on a container's output or processes.
+#[allow(dead_code)] // not every engine test uses it
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------
@@ -46,6 +46,7 @@ pub fn skip(tag: &str, test: &str, why: &str) {
     eprintln!("[{tag}] {test}: SKIPPED: {why}");
 }
 
+#[allow(dead_code)] // not every engine test uses it
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -142,6 +143,7 @@ pub fn check_static(path: &Path, what: &str) -> Result<(), String> {
 }
 
 /// What `pidone --version` prints.
+#[allow(dead_code)] // not every engine test uses it
 pub fn version_of(pidone: &Path) -> Result<String, String> {
     let out = run_bounded(Command::new(pidone).arg("--version"), COMMAND_LIMIT);
     if !out.success() {
@@ -204,6 +206,7 @@ pub fn pack(rootfs: &Path, tar: &Path) -> Result<(), String> {
 // Reading what a container shows
 
 /// The number after `prefix` on the first line that starts with it.
+#[allow(dead_code)] // not every engine test uses it
 pub fn number_after(text: &str, prefix: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let rest = line.strip_prefix(prefix)?;
@@ -217,17 +220,20 @@ pub fn number_after(text: &str, prefix: &str) -> Option<u64> {
 }
 
 /// Parses `cat /proc/[0-9]*/stat` output.
+#[allow(dead_code)] // not every engine test uses it
 pub fn parse_stats(text: &str) -> Vec<Stat> {
     text.lines().filter_map(parse_stat).collect()
 }
 
 /// Prints each test's verdict and duration when dropped.
+#[allow(dead_code)] // not every engine test uses it
 pub struct Timer {
     pub tag: &'static str,
     pub name: &'static str,
     pub started: Instant,
 }
 
+#[allow(dead_code)] // not every engine test uses it
 impl Timer {
     pub fn new(tag: &'static str, name: &'static str) -> Timer {
         Timer {

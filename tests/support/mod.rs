@@ -5,6 +5,9 @@
 //! Every wait is bounded, and a failing check prints the command, status,
 //! stdout and stderr. Synchronisation is on what the programs say (lines on
 //! stdout), never on sleeps.
+//!
+//! Every file in tests/ is a crate of its own that includes this module and
+//! uses a part of it; what one crate leaves unused would be dead code to it.
 #![allow(dead_code)]
 
 use std::ffi::{OsStr, OsString};
