@@ -10,16 +10,20 @@ fn version_is_one_line_in_the_shape_docker_parses() {
     out.assert_code(0);
     let line = out.stdout.trim_end();
     assert_eq!(out.stdout.lines().count(), 1, "{out}");
-    let (name, git) = line.split_once(" - git.").expect("' - git.' part");
+    let (name, git) = line
+        .split_once(" - git.")
+        .unwrap_or_else(|| panic!("no ' - git.' part\n{out}"));
     assert_eq!(
         name,
-        format!("pidone version {}", env!("CARGO_PKG_VERSION"))
+        format!("pidone version {}", env!("CARGO_PKG_VERSION")),
+        "{out}"
     );
     assert!(
         git == "unknown" || (git.len() == 7 && git.bytes().all(|b| b.is_ascii_hexdigit())),
         "{line}"
     );
-    assert_eq!(run(Mode::Subreaper, &["-V"]).stdout, out.stdout);
+    let short = run(Mode::Subreaper, &["-V"]);
+    assert_eq!(short.stdout, out.stdout, "-V and --version differ\n{short}");
 }
 
 #[test]

@@ -31,31 +31,34 @@
 //! test fails. With `--nocapture`, each test prints its duration and the
 //! `docker stop` timings with and without pidone.
 
+mod containers;
+mod support;
+
+use containers::{
+    busybox_rootfs, pack, parse_stats, repo, skip, static_busybox, static_pidone, COMMAND_LIMIT,
+};
 use std::env;
 use std::ffi::OsStr;
-use std::fmt;
 use std::fs;
-use std::io::{self, Read};
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{self, Child, Command, ExitStatus, Stdio};
+use std::process::{self, Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
+use support::{e2e, is_root, poll, run_bounded, wait_bounded, E2e, Outcome, Stat};
 
 // ---------------------------------------------------------------------------
 // Settings and the programs the containers run
 
-const TARGET: &str = "x86_64-unknown-linux-musl";
 /// Docker's default `docker stop` timeout, passed explicitly: the baseline.
 const STOP_TIMEOUT: &str = "10";
 /// What `Dockerfile.example` must set, as `docker inspect` prints it.
 const ENTRYPOINT: &str = r#"["/usr/local/bin/pidone","--"]"#;
 /// "Promptly": well inside Docker's 10 s, with room for a loaded machine.
 const PROMPT: Duration = Duration::from_secs(5);
-/// A bound for one docker command.
-const COMMAND_LIMIT: Duration = Duration::from_secs(60);
 /// A bound for waiting on a container's output or processes.
 const PATIENCE: Duration = Duration::from_secs(20);
 /// Shell form: sh stays the parent of the trapping command, and does not
@@ -117,119 +120,6 @@ want="target add x86_64-unknown-linux-musl"
 [ "$*" = "$want" ] || { echo "stub rustup: expected 'rustup $want', got 'rustup $*'" >&2; exit 1; }
 "#;
 
-// ---------------------------------------------------------------------------
-// Running commands
-
-/// A finished (or abandoned) command, printable in full for a failure message.
-struct Out {
-    shown: String,
-    /// None: it did not finish within its bound and was killed.
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl Out {
-    fn success(&self) -> bool {
-        matches!(self.status, Some(status) if status.success())
-    }
-
-    fn code(&self) -> Option<i32> {
-        self.status.and_then(|status| status.code())
-    }
-
-    /// Panics, showing everything, unless the command succeeded.
-    fn check(self) -> Out {
-        assert!(self.success(), "command failed:\n{self}");
-        self
-    }
-}
-
-impl fmt::Display for Out {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "  command: {}", self.shown)?;
-        match self.status {
-            Some(status) => writeln!(f, "  status:  {status} after {:.2?}", self.took)?,
-            None => writeln!(f, "  status:  killed, no answer in {:.2?}", self.took)?,
-        }
-        writeln!(f, "  stdout:  {}", self.stdout.trim_end())?;
-        write!(f, "  stderr:  {}", self.stderr.trim_end())
-    }
-}
-
-/// Runs `cmd` with no input, killing it after `limit`.
-fn run(cmd: &mut Command, limit: Duration) -> Out {
-    let mut out = Out {
-        shown: format!("{cmd:?}"),
-        status: None,
-        stdout: String::new(),
-        stderr: String::new(),
-        took: Duration::ZERO,
-    };
-    let started = Instant::now();
-    let spawned = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(err) => {
-            out.stderr = format!("cannot start it: {err}");
-            return out;
-        }
-    };
-    // Read both pipes while waiting, so a chatty command cannot block on a full pipe.
-    let stdout = read_all(child.stdout.take());
-    let stderr = read_all(child.stderr.take());
-    out.status = wait_bounded(&mut child, limit);
-    out.took = started.elapsed();
-    out.stdout = stdout.join().unwrap_or_default();
-    out.stderr = stderr.join().unwrap_or_default();
-    out
-}
-
-fn read_all(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Waits for `child` at most `limit`, then SIGKILLs it: None.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-}
-
-/// Calls `probe` every 100 ms until it gives a value, for at most `limit`.
-fn poll<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = probe() {
-            return Some(value);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The docker CLI, talking to the engine of the environment or to `host`.
 #[derive(Clone)]
 struct Docker {
@@ -246,8 +136,8 @@ impl Docker {
         cmd
     }
 
-    fn out(&self, args: &[&str]) -> Out {
-        run(&mut self.cmd(args), COMMAND_LIMIT)
+    fn out(&self, args: &[&str]) -> Outcome {
+        run_bounded(&mut self.cmd(args), COMMAND_LIMIT)
     }
 
     /// A command that must succeed: its stdout, trimmed.
@@ -283,7 +173,7 @@ struct Container {
 
 /// How a `docker stop` went.
 struct Stopped {
-    took: Duration,
+    elapsed: Duration,
     code: i32,
 }
 
@@ -301,7 +191,7 @@ impl Container {
     }
 
     /// `docker run --name NAME ARGS...` in the foreground.
-    fn run(docker: &Docker, name: String, args: &[&str]) -> (Container, Out) {
+    fn run(docker: &Docker, name: String, args: &[&str]) -> (Container, Outcome) {
         let container = Container {
             docker: docker.clone(),
             name,
@@ -319,7 +209,7 @@ impl Container {
             .out(&["stop", "--time", STOP_TIMEOUT, &self.name])
             .check();
         Stopped {
-            took: out.took,
+            elapsed: out.elapsed,
             code: self.exit_code(),
         }
     }
@@ -352,34 +242,6 @@ impl Drop for Container {
 // ---------------------------------------------------------------------------
 // Prerequisites, and the images every test shares
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Auto,
-    Require,
-    Off,
-}
-
-fn mode() -> Mode {
-    match env::var("PIDONE_E2E").as_deref() {
-        Ok("require") => Mode::Require,
-        Ok("off" | "0" | "skip") => Mode::Off,
-        _ => Mode::Auto,
-    }
-}
-
-/// Ends a test that cannot run: a skip, or under PIDONE_E2E=require a failure.
-fn skip(test: &str, why: &str) {
-    assert!(
-        mode() != Mode::Require,
-        "{test}: PIDONE_E2E=require, but {why}"
-    );
-    eprintln!("[docker] {test}: SKIPPED: {why}");
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 struct Prereqs {
     pidone: PathBuf,
     busybox: PathBuf,
@@ -397,9 +259,7 @@ fn prereqs() -> &'static Result<Prereqs, String> {
             ));
         }
         let pidone = static_pidone()?;
-        let busybox = env::var_os("PIDONE_E2E_BUSYBOX")
-            .map_or_else(|| PathBuf::from("/bin/busybox"), PathBuf::from);
-        check_static(&busybox, "busybox (Debian: apt-get install busybox-static)")?;
+        let busybox = static_busybox()?;
         eprintln!(
             "[docker] testing {} on Docker {}",
             pidone.display(),
@@ -407,90 +267,6 @@ fn prereqs() -> &'static Result<Prereqs, String> {
         );
         Ok(Prereqs { pidone, busybox })
     })
-}
-
-/// The static pidone to put in images; see the top of the file.
-fn static_pidone() -> Result<PathBuf, String> {
-    if let Some(bin) = env::var_os("PIDONE_STATIC_BIN") {
-        let bin = PathBuf::from(bin);
-        check_static(&bin, "PIDONE_STATIC_BIN")?;
-        return Ok(bin);
-    }
-    let target_dir = match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => repo().join(dir),
-        None => repo().join("target"),
-    };
-    let bin = target_dir.join(TARGET).join("release/pidone");
-    let build = format!(
-        "build it with `cargo build --release --target {TARGET}`, or set PIDONE_STATIC_BIN"
-    );
-    let built =
-        modified(&bin).ok_or_else(|| format!("no static pidone at {}: {build}", bin.display()))?;
-    if newest_rust_source(&repo().join("src")).is_some_and(|source| source > built) {
-        return Err(format!(
-            "{} is older than the sources: {build}",
-            bin.display()
-        ));
-    }
-    check_static(&bin, "the release build")?;
-    Ok(bin)
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    fs::metadata(path).and_then(|meta| meta.modified()).ok()
-}
-
-/// The latest modification time of a `.rs` file under `dir`. Only those:
-/// cargo relinks when one changes (it tracks them), not when Cargo.toml does.
-fn newest_rust_source(dir: &Path) -> Option<SystemTime> {
-    fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                newest_rust_source(&path)
-            } else if path.extension() == Some(OsStr::new("rs")) {
-                modified(&path)
-            } else {
-                None
-            }
-        })
-        .max()
-}
-
-/// Fails unless `path` is an executable ELF with no program interpreter:
-/// the only kind that runs in any image, or bind-mounted as Docker's init.
-fn check_static(path: &Path, what: &str) -> Result<(), String> {
-    let bytes =
-        fs::read(path).map_err(|err| format!("{what}: cannot read {}: {err}", path.display()))?;
-    let field = |at: usize, len: usize| -> Option<u64> {
-        let raw = bytes.get(at..at + len)?;
-        Some(raw.iter().rev().fold(0, |acc, &b| acc << 8 | u64::from(b)))
-    };
-    // ELF64, little-endian: e_phoff at 0x20, e_phentsize at 0x36, e_phnum at 0x38 (elf(5)).
-    if !bytes.starts_with(b"\x7fELF\x02\x01") {
-        return Err(format!(
-            "{what}: {} is not a 64-bit little-endian ELF executable",
-            path.display()
-        ));
-    }
-    let table = (field(0x20, 8), field(0x36, 2), field(0x38, 2));
-    let (Some(phoff), Some(entsize), Some(count)) = table else {
-        return Err(format!(
-            "{what}: {} has a truncated ELF header",
-            path.display()
-        ));
-    };
-    const PT_INTERP: u64 = 3;
-    let dynamic = (0..count).any(|i| field((phoff + i * entsize) as usize, 4) == Some(PT_INTERP));
-    if dynamic {
-        return Err(format!(
-            "{what}: {} is dynamically linked; containers need a static one",
-            path.display()
-        ));
-    }
-    Ok(())
 }
 
 /// The images the tests run, made once and shared while any test holds them.
@@ -543,7 +319,7 @@ impl Fixture {
             id,
         };
         let started = Instant::now();
-        let version = run(
+        let version = run_bounded(
             Command::new(&prereqs.pidone).arg("--version"),
             COMMAND_LIMIT,
         );
@@ -568,23 +344,10 @@ impl Fixture {
             move |err: io::Error| format!("{what}: {err}")
         };
         let rootfs = self.dir.join("rootfs");
-        for dir in ["bin", "e2e", "etc", "tmp", "proc", "sys", "dev"] {
-            fs::create_dir_all(rootfs.join(dir)).map_err(io("rootfs"))?;
-        }
-        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))
-            .map_err(io("rootfs/tmp"))?;
-        fs::copy(&prereqs.busybox, rootfs.join("bin/busybox")).map_err(io("busybox"))?;
-        let applets = run(Command::new(&prereqs.busybox).arg("--list"), COMMAND_LIMIT);
-        if !applets.success() {
-            return Err(format!("busybox --list:\n{applets}"));
-        }
-        for applet in applets
-            .stdout
-            .lines()
-            .filter(|a| !a.is_empty() && *a != "busybox")
-        {
-            symlink("busybox", rootfs.join("bin").join(applet)).map_err(io(applet))?;
-        }
+        // No pidone in it: the image built from Dockerfile.example must
+        // bring its own.
+        busybox_rootfs(&rootfs, &prereqs.busybox, None)?;
+        fs::create_dir_all(rootfs.join("e2e")).map_err(io("rootfs/e2e"))?;
         let scripts = [
             ("e2e/signals", SIGNALS),
             ("e2e/orphans", ORPHANS),
@@ -632,7 +395,7 @@ impl Fixture {
             .arg(&dockerfile)
             .arg(&context)
             .env("DOCKER_BUILDKIT", "0");
-        let built = run(&mut build, Duration::from_secs(300));
+        let built = run_bounded(&mut build, Duration::from_secs(300));
         if !built.success() {
             return Err(format!("building Dockerfile.example failed:\n{built}"));
         }
@@ -683,20 +446,6 @@ impl Drop for Fixture {
     }
 }
 
-fn pack(rootfs: &Path, tar: &Path) -> Result<(), String> {
-    let mut pack = Command::new("tar");
-    pack.args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-        .arg(rootfs)
-        .arg("-cf")
-        .arg(tar)
-        .arg(".");
-    let packed = run(&mut pack, COMMAND_LIMIT);
-    if !packed.success() {
-        return Err(format!("packing the root filesystem failed:\n{packed}"));
-    }
-    Ok(())
-}
-
 fn write_executable(path: &Path, text: &[u8]) -> io::Result<()> {
     fs::write(path, text)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755))
@@ -734,14 +483,14 @@ struct Test {
 /// The test's context, or None (after saying why) when it cannot run.
 fn begin(name: &'static str) -> Option<Test> {
     let started = Instant::now();
-    if mode() == Mode::Off {
+    if e2e() == E2e::Off {
         eprintln!("[docker] {name}: SKIPPED: PIDONE_E2E=off");
         return None;
     }
     let prereqs = match prereqs() {
         Ok(prereqs) => prereqs,
         Err(why) => {
-            skip(name, why);
+            skip("docker", name, why);
             return None;
         }
     };
@@ -777,31 +526,13 @@ impl Drop for Test {
     }
 }
 
-/// `pid (comm) state ppid ...` of `/proc/PID/stat` (proc(5)).
-struct Proc {
-    pid: u32,
-    state: char,
-    ppid: u32,
-}
-
 /// The container's processes, as its /proc shows them.
-fn processes(container: &Container) -> Vec<Proc> {
+fn processes(container: &Container) -> Vec<Stat> {
     let script = "cat /proc/[0-9]*/stat 2>/dev/null";
     let out = container
         .docker
         .out(&["exec", &container.name, "sh", "-c", script]);
-    out.stdout
-        .lines()
-        .filter_map(|line| {
-            // comm may hold spaces and parentheses: the last ')' ends it.
-            let (head, tail) = line.rsplit_once(')')?;
-            let pid = head.split(' ').next()?.parse().ok()?;
-            let mut fields = tail.split_whitespace();
-            let state = fields.next()?.chars().next()?;
-            let ppid = fields.next()?.parse().ok()?;
-            Some(Proc { pid, state, ppid })
-        })
-        .collect()
+    parse_stats(&out.stdout)
 }
 
 // ---------------------------------------------------------------------------
@@ -863,6 +594,8 @@ fn docker_stop_ends_trapping_commands_promptly() {
     for c in [&exec_form, &shell_form, &no_init] {
         c.wait_for_log("ready");
     }
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let (exec, shell, baseline) = thread::scope(|s| {
         let exec = s.spawn(|| exec_form.stop());
         let shell = s.spawn(|| shell_form.stop());
@@ -875,23 +608,28 @@ fn docker_stop_ends_trapping_commands_promptly() {
     });
     eprintln!(
         "[docker] docker stop, exec form,  pidone ENTRYPOINT: {:.2} s, exit {}",
-        exec.took.as_secs_f64(),
+        exec.elapsed.as_secs_f64(),
         exec.code
     );
     eprintln!(
         "[docker] docker stop, shell form, pidone ENTRYPOINT: {:.2} s, exit {}",
-        shell.took.as_secs_f64(),
+        shell.elapsed.as_secs_f64(),
         shell.code
     );
     eprintln!(
         "[docker] docker stop, shell form, no init (sh is PID 1): {:.2} s, exit {}",
-        baseline.took.as_secs_f64(),
+        baseline.elapsed.as_secs_f64(),
         baseline.code
     );
 
     assert_eq!(exec.code, 7, "the command's own code from its trap");
-    assert!(exec.took < PROMPT, "exec form stopped in {:?}", exec.took);
-    assert!(exec_form.logs().contains("got-TERM"));
+    assert!(
+        exec.elapsed < PROMPT,
+        "exec form stopped in {:?}",
+        exec.elapsed
+    );
+    let logs = exec_form.logs();
+    assert!(logs.contains("got-TERM"), "exec form's output:\n{logs}");
     // sh got SIGTERM too (the whole group did) and died of it: 128 + 15.
     assert_eq!(
         shell.code,
@@ -900,9 +638,9 @@ fn docker_stop_ends_trapping_commands_promptly() {
         shell_form.logs()
     );
     assert!(
-        shell.took < PROMPT,
+        shell.elapsed < PROMPT,
         "shell form stopped in {:?}",
-        shell.took
+        shell.elapsed
     );
     assert!(
         shell_form.logs().contains("got-TERM"),
@@ -910,7 +648,7 @@ fn docker_stop_ends_trapping_commands_promptly() {
         shell_form.logs()
     );
     // The baseline is Docker's behaviour, not pidone's: shown, not asserted.
-    if baseline.code != 137 || baseline.took < Duration::from_secs(9) {
+    if baseline.code != 137 || baseline.elapsed < Duration::from_secs(9) {
         eprintln!("[docker] note: without an init the stop was expected to take the full 10 s and end in SIGKILL (137)");
     }
 }
@@ -947,7 +685,7 @@ fn orphans_are_reaped() {
     );
 
     let logs = with.wait_for_log("spawned");
-    let main: u32 = logs
+    let main: i32 = logs
         .lines()
         .find_map(|line| line.strip_prefix("main-pid "))
         .and_then(|pid| pid.trim().parse().ok())
@@ -1013,6 +751,8 @@ fn docker_stop_lets_a_detached_worker_finish_its_cleanup() {
         c.wait_for_log("ready");
         c.wait_for_log("worker-ready");
     }
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let (stopped, baseline) = thread::scope(|s| {
         let stopped = s.spawn(|| with.stop());
         let baseline = s.spawn(|| without.stop());
@@ -1029,13 +769,13 @@ fn docker_stop_lets_a_detached_worker_finish_its_cleanup() {
     let (file, baseline_file) = (cleanup(&with), cleanup(&without));
     eprintln!(
         "[docker] docker stop, worker cleaning up 1 s, pidone ENTRYPOINT: {:.2} s, exit {}, file {:?}",
-        stopped.took.as_secs_f64(),
+        stopped.elapsed.as_secs_f64(),
         stopped.code,
         file
     );
     eprintln!(
         "[docker] docker stop, worker cleaning up 1 s, no init: {:.2} s, exit {}, file {:?}",
-        baseline.took.as_secs_f64(),
+        baseline.elapsed.as_secs_f64(),
         baseline.code,
         baseline_file
     );
@@ -1046,7 +786,7 @@ fn docker_stop_lets_a_detached_worker_finish_its_cleanup() {
         with.logs()
     );
     assert_eq!(stopped.code, 0, "the main command's code");
-    assert!(stopped.took < PROMPT, "stopped in {:?}", stopped.took);
+    assert!(stopped.elapsed < PROMPT, "stopped in {:?}", stopped.elapsed);
 }
 
 // ---------------------------------------------------------------------------
@@ -1142,7 +882,7 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let pid = self.child.id().to_string();
         let busybox = || Command::new(&self.busybox);
-        let _ = run(busybox().args(["kill", "-TERM", &pid]), COMMAND_LIMIT);
+        let _ = run_bounded(busybox().args(["kill", "-TERM", &pid]), COMMAND_LIMIT);
         if wait_bounded(&mut self.child, Duration::from_secs(30)).is_none() {
             eprintln!("[docker] dedicated dockerd ignored SIGTERM for 30 s; killed");
         }
@@ -1157,7 +897,7 @@ impl Drop for Daemon {
             .collect();
         mounts.sort_by_key(|point| std::cmp::Reverse(point.len()));
         for point in &mounts {
-            let _ = run(busybox().args(["umount", "-l", point]), COMMAND_LIMIT);
+            let _ = run_bounded(busybox().args(["umount", "-l", point]), COMMAND_LIMIT);
         }
         if let Err(err) = fs::remove_dir_all(&self.dir) {
             eprintln!("[docker] cannot remove {}: {err}", self.dir.display());
@@ -1181,16 +921,6 @@ fn json_string(s: &str) -> String {
     out
 }
 
-fn is_root() -> bool {
-    // The real uid is the first field of the Uid line (proc(5)).
-    fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().next())
-        == Some("0")
-}
-
 fn find_dockerd() -> Option<PathBuf> {
     let path = env::var_os("PATH").unwrap_or_default();
     env::split_paths(&path)
@@ -1205,11 +935,11 @@ fn docker_run_init_uses_pidone_from_daemon_init_path() {
         return;
     };
     if !is_root() {
-        skip(t.name, "a dockerd of the test's own needs root");
+        skip("docker", t.name, "a dockerd of the test's own needs root");
         return;
     }
     let Some(dockerd) = find_dockerd() else {
-        skip(t.name, "no dockerd found in PATH");
+        skip("docker", t.name, "no dockerd found in PATH");
         return;
     };
     let daemon = Daemon::start(&t, &dockerd);
@@ -1237,14 +967,16 @@ fn docker_run_init_uses_pidone_from_daemon_init_path() {
         d.ok(&["kill", "--signal", signal, &c.name]);
         c.wait_for_log(&format!("got-{signal}"));
     }
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let stopped = c.stop();
     eprintln!(
         "[docker] docker stop, exec form, docker run --init with pidone: {:.2} s, exit {}",
-        stopped.took.as_secs_f64(),
+        stopped.elapsed.as_secs_f64(),
         stopped.code
     );
     assert_eq!(stopped.code, 7, "{}", c.logs());
-    assert!(stopped.took < PROMPT, "stopped in {:?}", stopped.took);
+    assert!(stopped.elapsed < PROMPT, "stopped in {:?}", stopped.elapsed);
     for (script, want) in [("exit 3", 3), ("kill -TERM $$", 143)] {
         let args = [
             "--rm",

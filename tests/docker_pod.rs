@@ -11,14 +11,16 @@
 //! the test fails.
 
 mod containers;
+mod support;
 
 use containers::{
-    busybox_rootfs, mode, pack, parse_stats, poll, run, skip, static_busybox, static_pidone,
-    version_of, Mode, Out, Proc, Timer, COMMAND_LIMIT, PATIENCE,
+    busybox_rootfs, pack, parse_stats, skip, static_busybox, static_pidone, version_of, Timer,
+    COMMAND_LIMIT, PATIENCE,
 };
 use std::fs;
 use std::process::{self, Command};
 use std::time::{Duration, Instant};
+use support::{e2e, poll, run_bounded, E2e, Outcome, Stat};
 
 const TAG: &str = "docker-pod";
 /// Docker's default stop timeout, passed explicitly.
@@ -27,10 +29,10 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const PROMPT: Duration = Duration::from_secs(5);
 const ORPHANS: usize = 100;
 
-fn docker(args: &[&str]) -> Out {
+fn docker(args: &[&str]) -> Outcome {
     let mut cmd = Command::new("docker");
     cmd.args(args);
-    run(&mut cmd, COMMAND_LIMIT)
+    run_bounded(&mut cmd, COMMAND_LIMIT)
 }
 
 fn ok(args: &[&str]) -> String {
@@ -65,7 +67,7 @@ impl Drop for Cleanup {
 
 /// The processes of the shared PID namespace, as the pause container's
 /// /proc shows them.
-fn processes(pause: &str) -> Vec<Proc> {
+fn processes(pause: &str) -> Vec<Stat> {
     let listed = docker(&[
         "exec",
         pause,
@@ -77,7 +79,7 @@ fn processes(pause: &str) -> Vec<Proc> {
 }
 
 /// The orphans: `sleep`s whose parent is PID 1 of the namespace, the pause.
-fn orphans(procs: &[Proc]) -> Vec<u32> {
+fn orphans(procs: &[Stat]) -> Vec<i32> {
     procs
         .iter()
         .filter(|p| p.ppid == 1 && p.comm == "sleep")
@@ -89,7 +91,7 @@ fn orphans(procs: &[Proc]) -> Vec<u32> {
 fn pidone_pause_container_reaps_orphans_of_a_joined_app_container() {
     let name = "pidone_pause_container_reaps_orphans_of_a_joined_app_container";
     let _timer = Timer::new(TAG, name);
-    if mode() == Mode::Off {
+    if e2e() == E2e::Off {
         eprintln!("[{TAG}] {name}: SKIPPED: PIDONE_E2E=off");
         return;
     }
@@ -121,7 +123,7 @@ fn pidone_pause_container_reaps_orphans_of_a_joined_app_container() {
     };
     let image = format!("pidone-e2e-{id}-pod");
     let rootfs = dir.join("rootfs");
-    busybox_rootfs(&rootfs, &busybox, &pidone).unwrap_or_else(|err| panic!("{err}"));
+    busybox_rootfs(&rootfs, &busybox, Some(&pidone)).unwrap_or_else(|err| panic!("{err}"));
     let tar = dir.join("rootfs.tar");
     pack(&rootfs, &tar).unwrap_or_else(|err| panic!("{err}"));
     let label = format!("pidone-e2e={id}");
@@ -203,7 +205,7 @@ fn pidone_pause_container_reaps_orphans_of_a_joined_app_container() {
 
     // They die; only the pause can reap them.
     let started = Instant::now();
-    let pids: Vec<String> = adopted.iter().map(u32::to_string).collect();
+    let pids: Vec<String> = adopted.iter().map(i32::to_string).collect();
     ok(&[
         "exec",
         &pause,
@@ -218,7 +220,7 @@ fn pidone_pause_container_reaps_orphans_of_a_joined_app_container() {
             .any(|p| p.state == 'Z' || (p.ppid == 1 && p.comm == "sleep"));
         (!left && !procs.is_empty()).then_some(())
     });
-    let left: Vec<(u32, char, u32)> = processes(&pause)
+    let left: Vec<(i32, char, i32)> = processes(&pause)
         .iter()
         .filter(|p| p.state == 'Z' || p.ppid == 1)
         .map(|p| (p.pid, p.state, p.ppid))
@@ -242,15 +244,18 @@ fn pidone_pause_container_reaps_orphans_of_a_joined_app_container() {
     let pause_code = ok(&["inspect", "--format", "{{.State.ExitCode}}", &pause]);
     eprintln!(
         "[{TAG}] docker stop --time {timeout}: app (joined) {:.2} s, exit {app_code}; then the pause {:.2} s, exit {pause_code}",
-        app_stop.took.as_secs_f64(),
-        pause_stop.took.as_secs_f64()
+        app_stop.elapsed.as_secs_f64(),
+        pause_stop.elapsed.as_secs_f64()
     );
     assert_eq!(running, "true", "the pause after docker stop of the app");
     assert_eq!(still_pid1, version, "PID 1 after docker stop of the app");
-    assert!(app_stop.took < PROMPT, "docker stop of the app: {app_stop}");
+    assert!(
+        app_stop.elapsed < PROMPT,
+        "docker stop of the app: {app_stop}"
+    );
     assert_eq!(pause_code, "0", "pidone -P exits 0 on SIGTERM");
     assert!(
-        pause_stop.took < PROMPT,
+        pause_stop.elapsed < PROMPT,
         "docker stop of the pause: {pause_stop}"
     );
 }

@@ -6,6 +6,7 @@
 //! Drain times are measured on the monotonic clock from the main child's
 //! last line (it exits right after printing it) to pidone's exit, and
 //! printed with `eprintln!` (`cargo test --test drain -- --nocapture`).
+//! Tests that assert an upper bound on one take turns (`one_at_a_time`).
 
 mod support;
 use std::path::{Path, PathBuf};
@@ -89,6 +90,8 @@ while [ -d "$D" ]; do sleep 0.05; done
 
 #[test]
 fn waits_for_a_setsid_worker_to_finish_its_sigterm_handler() {
+    // Asserts an upper bound on a time.
+    let _turn = one_at_a_time();
     for mode in MODES {
         let scratch = Scratch::new("worker", mode);
         let script = r#"
@@ -128,6 +131,8 @@ const STUBBORN_LEFTOVER: &str = r#"trap '' TERM; setsid sleep 31 & echo "stubbor
 
 #[test]
 fn kills_a_leftover_that_ignores_sigterm_when_the_grace_period_ends() {
+    // Asserts an upper bound on a time.
+    let _turn = one_at_a_time();
     for mode in MODES {
         let started = Instant::now();
         let mut p = Running::start(mode, &sh_with(&["--grace", "1s"], STUBBORN_LEFTOVER));
@@ -151,6 +156,8 @@ fn kills_a_leftover_that_ignores_sigterm_when_the_grace_period_ends() {
 
 #[test]
 fn grace_0_kills_leftovers_at_once() {
+    // Asserts an upper bound on a time.
+    let _turn = one_at_a_time();
     for mode in MODES {
         let started = Instant::now();
         let mut p = Running::start(mode, &sh_with(&["--grace", "0"], STUBBORN_LEFTOVER));
@@ -167,6 +174,8 @@ fn grace_0_kills_leftovers_at_once() {
 
 #[test]
 fn exits_at_once_when_nothing_is_left() {
+    // Asserts an upper bound on a time.
+    let _turn = one_at_a_time();
     const RUNS: usize = 5;
     for mode in MODES {
         for args in [&["--", "true"][..], &["--grace", "0", "--", "true"]] {
@@ -189,11 +198,11 @@ fn exits_at_once_when_nothing_is_left() {
         }
         // For scale: the same without pidone.
         let mut bare = match mode {
-            Mode::Pid1 => Command::new("unshare"),
+            Mode::Pid1 => unshare(),
             Mode::Subreaper => Command::new("true"),
         };
         if mode == Mode::Pid1 {
-            bare.args(["--pid", "--fork", "--mount-proc", "true"]);
+            bare.arg("true");
         }
         let out = Running::start_with(bare, mode).finish();
         eprintln!("{mode:?}: without pidone: {:?}", out.elapsed);
@@ -313,6 +322,8 @@ fn default_forwarding_does_not_reach_a_setsid_daemon() {
 
 #[test]
 fn stop_signal_during_the_grace_period_kills_at_once() {
+    // Asserts an upper bound on a time.
+    let _turn = one_at_a_time();
     for mode in MODES {
         for signo in [libc::SIGTERM, libc::SIGINT] {
             let scratch = Scratch::new(&format!("second{signo}"), mode);

@@ -180,11 +180,8 @@ fn listen_pid_names_the_child_when_it_named_pidone() {
         "LISTEN_PID=$$ exec {} -- sh -c 'echo \"$LISTEN_PID $$\"'",
         pidone().display()
     );
-    let mut cmd = std::process::Command::new("unshare");
-    if !is_root() {
-        cmd.args(["--user", "--map-root-user"]);
-    }
-    cmd.args(["--pid", "--fork", "--mount-proc", "sh", "-c", &script]);
+    let mut cmd = unshare();
+    cmd.args(["sh", "-c", &script]);
     let out = Running::start_with(cmd, Mode::Pid1).finish();
     out.assert_code(0);
     let (listen, pid) = out.stdout.split_once(' ').unwrap();
@@ -193,9 +190,17 @@ fn listen_pid_names_the_child_when_it_named_pidone() {
         "LISTEN_PID should be the child's own pid\n{out}"
     );
     assert_ne!(listen, "1", "{out}");
-    // A LISTEN_PID that is not pidone's is passed on untouched.
-    let out = run(Mode::Subreaper, &sh("echo $LISTEN_PID"));
-    assert_eq!(out.stdout, "", "{out}");
+    // A LISTEN_PID that is not pidone's is passed on untouched. pid 1 is
+    // never pidone's in subreaper mode, and it is the value a rewrite to
+    // the child's pid could not produce by accident.
+    let mut cmd = command(Mode::Subreaper, &sh("echo $LISTEN_PID"));
+    cmd.env("LISTEN_PID", "1");
+    let out = Running::start_with(cmd, Mode::Subreaper).finish();
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout, "1",
+        "LISTEN_PID should be passed on as it was\n{out}"
+    );
 }
 
 #[test]
@@ -251,20 +256,7 @@ fn idle_pidone_never_wakes_up() {
 
 /// Waits (bounded) until `pid` is asleep (state S in /proc/PID/stat).
 fn wait_until_sleeping(pid: i32) {
-    let deadline = std::time::Instant::now() + LIMIT;
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next());
-        if state == Some("S") {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "pid {pid} never went to sleep: {stat}"
-        );
-        std::thread::yield_now();
-    }
+    wait_until(&format!("pid {pid} sleeps ({:?})", stat(pid)), || {
+        state(pid) == Some('S')
+    });
 }

@@ -193,11 +193,7 @@ impl Terminal {
     /// SIGKILLs the session leader and everything below it.
     fn kill_all(&mut self) {
         if let Some(mut process) = self.process.take() {
-            for pid in descendants(process.id() as i32) {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            let _ = process.kill();
+            kill_tree(process.id() as i32, &[]);
             let _ = process.wait();
         }
     }
@@ -229,12 +225,10 @@ fn field(line: &str, name: &str) -> i32 {
 /// Returns the terminal, pidone's pid and the child's pid (the test's view).
 fn pid1_on_a_terminal() -> (Terminal, i32, i32) {
     let mut argv: Vec<OsString> = vec!["unshare".into()];
-    if !is_root() {
-        argv.extend(["--user".into(), "--map-root-user".into()]);
-    }
+    argv.extend(unshare_args().iter().map(OsString::from));
     // setsid(1) does not fork here: as PID 1 it is no group leader (its
     // group lies outside the namespace), so pidone stays PID 1.
-    argv.extend(["--pid", "--fork", "--mount-proc", "setsid", "--ctty"].map(OsString::from));
+    argv.extend(["setsid", "--ctty"].map(OsString::from));
     argv.extend([pidone().into(), "--".into(), example("tty_job").into()]);
     // Debug logging makes pidone write to the terminal from a background
     // group, with TOSTOP on: a pidone open to SIGTTOU would stop there.
@@ -254,13 +248,13 @@ fn pid1_on_a_terminal() -> (Terminal, i32, i32) {
         "the child's group is not the terminal's foreground: {ready}"
     );
     let unshare = term.leader();
-    let pidone = children(unshare)[0];
+    let pidone = only_child(unshare);
     assert_eq!(
         comm(pidone),
         "pidone",
         "PID 1 of the namespace is not pidone"
     );
-    let child = children(pidone)[0];
+    let child = only_child(pidone);
     assert_eq!(
         term.foreground(),
         child,
@@ -312,7 +306,7 @@ fn as_pid1_ctrl_z_stops_the_child_but_never_pidone() {
     assert_eq!(term.foreground(), child, "the child lost the terminal");
     term.type_text("after\n");
     term.expect("line after");
-    assert_ne!(state(pidone), Some('T'));
+    assert_ne!(state(pidone), Some('T'), "pidone stopped\n{}", term.screen);
     assert_eq!(term.count("got 20 SIGTSTP"), 1, "SIGTSTP arrived twice");
     assert_eq!(term.count("got 18 SIGCONT"), 1, "SIGCONT arrived twice");
     assert_eq!(term.count("got 10 SIGUSR1"), 1, "SIGUSR1 arrived twice");
@@ -368,7 +362,7 @@ fn shell_running_pidone() -> (Terminal, i32, i32) {
     let ready = term.expect("ready ");
     let child = field(&ready, "pid");
     let pidone = field(&ready, "ppid");
-    assert_eq!(comm(pidone), "pidone");
+    assert_eq!(comm(pidone), "pidone", "{}", term.screen);
     assert_eq!(
         children(term.leader()),
         [pidone],
@@ -384,7 +378,12 @@ fn shell_running_pidone() -> (Terminal, i32, i32) {
         child,
         "child is not in the foreground"
     );
-    assert_eq!(term.foreground(), child);
+    assert_eq!(
+        term.foreground(),
+        child,
+        "the child is not in the foreground\n{}",
+        term.screen
+    );
     (term, pidone, child)
 }
 
@@ -535,13 +534,9 @@ fn as_pid1_started_from_a_shell_the_child_can_read_the_terminal() {
     // foreground group of unshare, whose id it cannot see (getpgrp() and
     // tcgetpgrp() both return 0 inside the namespace).
     let mut term = interactive_bash();
-    let user = if is_root() {
-        ""
-    } else {
-        "--user --map-root-user "
-    };
     let job = format!(
-        "unshare {user}--pid --fork --mount-proc '{}' -- '{}'\n",
+        "unshare {} '{}' -- '{}'\n",
+        unshare_args().join(" "),
         pidone().display(),
         example("tty_job").display()
     );
@@ -574,7 +569,7 @@ fn as_session_leader_not_pid1_ctrl_z_never_stops_pidone() {
     let mut term = Terminal::start(&argv, &[("PIDONE_LOG", "debug")], false);
     let ready = term.expect("ready ");
     let (child, pidone) = (field(&ready, "pid"), field(&ready, "ppid"));
-    assert_eq!(pidone, term.leader());
+    assert_eq!(pidone, term.leader(), "{}", term.screen);
     term.type_text("\x1a");
     term.expect("got 20 SIGTSTP");
     term.wait_until("the child is stopped", |_| state(child) == Some('T'));

@@ -26,8 +26,8 @@ mod containers;
 mod support;
 
 use containers::{
-    busybox_rootfs, is_root, mode, number_after, pack, poll, run, skip, static_busybox,
-    static_pidone, version_of, Mode, Out, Timer, COMMAND_LIMIT, PATIENCE,
+    busybox_rootfs, number_after, pack, skip, static_busybox, static_pidone, version_of, Timer,
+    COMMAND_LIMIT, PATIENCE,
 };
 use std::collections::BTreeSet;
 use std::fs;
@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
+use support::{e2e, is_root, poll, run_bounded, E2e, Outcome};
 
 const TAG: &str = "podman";
 /// podman's default stop timeout, passed explicitly: the baseline.
@@ -78,8 +79,8 @@ fn podman(args: &[&str]) -> Command {
     cmd
 }
 
-fn out(args: &[&str]) -> Out {
-    run(&mut podman(args), COMMAND_LIMIT)
+fn out(args: &[&str]) -> Outcome {
+    run_bounded(&mut podman(args), COMMAND_LIMIT)
 }
 
 /// A command that must succeed: its stdout, trimmed.
@@ -154,7 +155,7 @@ impl Drop for Remove {
 /// `podman stop --time T NAME`, timed; the container's exit code.
 fn stop(name: &str) -> (Duration, i32) {
     let timeout = STOP_TIMEOUT.as_secs().to_string();
-    let took = out(&["stop", "--time", &timeout, name]).check().took;
+    let took = out(&["stop", "--time", &timeout, name]).check().elapsed;
     (took, exit_code(name))
 }
 
@@ -323,7 +324,7 @@ impl Fixture {
     fn make_images(&self, prereqs: &Prereqs) -> Result<(), String> {
         let label = format!("pidone-e2e={}", self.id);
         let rootfs = self.dir.join("rootfs");
-        busybox_rootfs(&rootfs, &prereqs.busybox, &prereqs.pidone)?;
+        busybox_rootfs(&rootfs, &prereqs.busybox, Some(&prereqs.pidone))?;
         let tar = self.dir.join("app.tar");
         pack(&rootfs, &tar)?;
         let imported = out(&[
@@ -345,7 +346,7 @@ impl Fixture {
         fs::create_dir_all(&context).map_err(io)?;
         fs::copy(&prereqs.pidone, context.join("pidone")).map_err(io)?;
         let containerfile = containers::repo().join("examples/podman/Containerfile.pause");
-        let built = run(
+        let built = run_bounded(
             podman(&[
                 "build",
                 "--layers=false",
@@ -410,7 +411,7 @@ struct Test {
 /// The test's context, or None (after saying why) when it cannot run.
 fn begin(name: &'static str) -> Option<Test> {
     let timer = Timer::new(TAG, name);
-    if mode() == Mode::Off {
+    if e2e() == E2e::Off {
         eprintln!("[{TAG}] {name}: SKIPPED: PIDONE_E2E=off");
         return None;
     }
@@ -455,7 +456,7 @@ impl Test {
     }
 
     /// `podman run --rm ARGS...` in the foreground.
-    fn run(&self, role: &str, args: &[&str]) -> Out {
+    fn run(&self, role: &str, args: &[&str]) -> Outcome {
         let name = self.name(role);
         let _guard = Remove::container(&name);
         let mut full = vec!["run", "--rm", "--name", &name, "--network", "none"];
@@ -531,6 +532,8 @@ fn podman_stop_is_prompt_with_pidone_as_init_and_waits_the_timeout_without() {
     for c in [&exec_c, &shell_c, &bare_c] {
         wait_for_log(c, "ready");
     }
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let (exec, shell, bare) = thread::scope(|s| {
         let exec = s.spawn(|| stop(&exec_c));
         let shell = s.spawn(|| stop(&shell_c));
@@ -591,7 +594,7 @@ fn containers_conf_init_path_makes_plain_init_run_pidone() {
         if let Some(conf) = conf {
             cmd.env("CONTAINERS_CONF", conf);
         }
-        run(&mut cmd, COMMAND_LIMIT)
+        run_bounded(&mut cmd, COMMAND_LIMIT)
     };
     let with = run_init(Some(&conf)).check();
     let lines: Vec<&str> = with.stdout.lines().collect();
@@ -664,7 +667,7 @@ fn pidone_as_pod_pause_reaps_orphans_sleeps_and_stops_quickly() {
     // The pause is the pidone under test, run as `/pidone -P`.
     let cmdline = fs::read_to_string(format!("/proc/{pause}/cmdline")).unwrap_or_default();
     assert_eq!(cmdline, "/pidone\0-P\0", "the pause's command line");
-    let exe = run(
+    let exe = run_bounded(
         Command::new(format!("/proc/{pause}/exe")).arg("--version"),
         COMMAND_LIMIT,
     )
@@ -725,17 +728,19 @@ fn pidone_as_pod_pause_reaps_orphans_sleeps_and_stops_quickly() {
         started.elapsed().as_secs_f64()
     );
 
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let stopped = out(&["pod", "stop", &pod]).check();
     let (pause_code, app_code) = (exit_code(&infra), exit_code(&app));
     eprintln!(
         "[{TAG}] podman pod stop, pidone -P as pause: {:.2} s; pause exit {pause_code}, app exit {app_code}",
-        stopped.took.as_secs_f64()
+        stopped.elapsed.as_secs_f64()
     );
     assert_eq!(pause_code, 0, "pidone -P exits 0 on SIGTERM");
     assert!(
-        stopped.took < PROMPT,
+        stopped.elapsed < PROMPT,
         "podman pod stop took {:?}",
-        stopped.took
+        stopped.elapsed
     );
 }
 
@@ -818,7 +823,7 @@ impl Manifest {
 
     /// `podman kube down`, timed; the pod must be gone after it.
     fn down(&self) -> Duration {
-        let took = out(&["kube", "down", &self.file()]).check().took;
+        let took = out(&["kube", "down", &self.file()]).check().elapsed;
         let exists = out(&["pod", "exists", &self.pod]);
         assert_eq!(
             exists.code(),
@@ -862,13 +867,15 @@ fn kube_pod_with_pidone_as_command_stops_gracefully() {
     // What the kubelet does: SIGTERM, and SIGKILL only at the deadline. podman
     // 4.3's `kube down` skips that and SIGKILLs at once (see below), so the
     // graceful stop is `podman pod stop`, then `kube down` removes the pod.
+    // Timed against an upper bound: one test at a time.
+    let _turn = support::one_at_a_time();
     let stopped = out(&["pod", "stop", &m.pod]).check();
     let output = logs(&app);
     let code = exit_code(&app);
     let down = m.down();
     eprintln!(
         "[{TAG}] kube pod.yaml: podman pod stop {:.2} s (exit {code}), then podman kube down {:.2} s",
-        stopped.took.as_secs_f64(),
+        stopped.elapsed.as_secs_f64(),
         down.as_secs_f64()
     );
     assert!(
@@ -877,9 +884,9 @@ fn kube_pod_with_pidone_as_command_stops_gracefully() {
     );
     assert_eq!(code, 0, "the handler's exit code; output:\n{output}");
     assert!(
-        stopped.took < PROMPT,
+        stopped.elapsed < PROMPT,
         "podman pod stop took {:?}",
-        stopped.took
+        stopped.elapsed
     );
 
     // `podman kube down` alone, watched through `podman logs --follow`: shown,
@@ -953,7 +960,7 @@ impl Follower {
     /// Everything it printed, once it has ended (bounded: killed after
     /// PATIENCE).
     fn finish(mut self) -> String {
-        let status = containers::wait_bounded(&mut self.child, PATIENCE);
+        let status = support::wait_bounded(&mut self.child, PATIENCE);
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(1)) {
             self.seen.push(line);
         }
@@ -1020,7 +1027,7 @@ fn kube_shared_pid_namespace_pidone_reaps_and_drains_only_its_own_tree() {
     })
     .unwrap_or_else(|| panic!("the sidecar's processes: {:?}", tree(sidecar_pid)));
 
-    let waited = run(&mut podman(&["wait", &app]), PATIENCE + SHARED_GRACE).check();
+    let waited = run_bounded(&mut podman(&["wait", &app]), PATIENCE + SHARED_GRACE).check();
     let output = logs(&app);
     let ran = Duration::from_nanos(
         (unix_nanos(&app, "FinishedAt") - unix_nanos(&app, "StartedAt")) as u64,

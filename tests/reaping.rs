@@ -10,6 +10,7 @@ fn reaps_1000_double_forked_orphans() {
         let out = run(
             mode,
             &[
+                "-vv".as_ref(),
                 factory.as_os_str(),
                 "--orphans".as_ref(),
                 "1000".as_ref(),
@@ -19,6 +20,17 @@ fn reaps_1000_double_forked_orphans() {
         );
         out.assert_code(0);
         assert!(out.stdout.contains("zombies left: 0"), "{out}");
+        // pidone reaped them, not an init above it: as subreaper no zombie
+        // is left either when the orphans never reach pidone.
+        let reaped = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("reaped orphan pid"))
+            .count();
+        assert_eq!(
+            reaped, 1000,
+            "pidone reaped {reaped} orphans ({mode:?})\n{out}"
+        );
     }
 }
 

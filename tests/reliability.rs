@@ -168,28 +168,25 @@ fn a_broken_stderr_or_stdout_never_makes_pidone_abort() {
         (&["-p", "KILL", "--", "true"], &[]),
         (&["--", "/no/such/command"], &[]),
     ] {
-        let status = Command::new(pidone())
-            .args(args)
-            .envs(vars.iter().copied())
-            .stderr(Stdio::from(broken_pipe()))
-            .status()
-            .expect("run pidone");
+        let mut cmd = Command::new(pidone());
+        cmd.args(args).envs(vars.iter().copied());
+        let out =
+            Running::start_with_stderr(cmd, Mode::Subreaper, Stdio::from(broken_pipe())).finish();
         let want = if args.contains(&"/no/such/command") {
             127
         } else {
             2
         };
-        assert_eq!(status.code(), Some(want), "{args:?} {vars:?}: {status}");
+        out.assert_code(want);
     }
-    let status = Command::new(pidone())
-        .arg("--help")
-        .stdout(Stdio::from(broken_pipe()))
-        .status()
-        .expect("run pidone");
+    let mut help = Command::new(pidone());
+    help.arg("--help").stdout(Stdio::from(broken_pipe()));
+    let mut child = help.spawn().expect("run pidone --help");
+    let status = wait_bounded(&mut child, LIMIT);
     assert_eq!(
-        status.code(),
+        status.and_then(|s| s.code()),
         Some(0),
-        "--help into a broken pipe: {status}"
+        "{help:?} into a broken pipe: {status:?}"
     );
 }
 
@@ -197,19 +194,15 @@ fn a_broken_stderr_or_stdout_never_makes_pidone_abort() {
 fn runs_without_dev_and_with_stdout_closed() {
     // A mount namespace whose /dev is empty: Rust's runtime would abort
     // (134) reopening the closed stdout on /dev/null before main.
-    let mut cmd = Command::new("unshare");
-    if !is_root() {
-        cmd.args(["--user", "--map-root-user"]);
-    }
+    let mut cmd = unshare_as_root();
     let script = format!(
         "mount -t tmpfs none /dev && exec '{}' -- sh -c 'exit 7' 1>&-",
         pidone().display()
     );
-    let out = cmd
-        .args(["--mount", "sh", "-c", &script])
-        .output()
-        .expect("unshare");
-    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    cmd.args(["--mount", "sh", "-c", &script]);
+    Running::start_with(cmd, Mode::Subreaper)
+        .finish()
+        .assert_code(7);
 }
 
 #[test]
@@ -227,15 +220,15 @@ fn the_child_gets_closed_stdio_and_the_sigpipe_disposition_pidone_got() {
                 Ok(())
             });
         }
-        let out = cmd.output().expect("run pidone");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("stdin=closed"), "{stdout}\n{out:?}");
-        let ignored = stdout
+        let out = Running::start_with(cmd, mode).finish();
+        assert!(out.stdout.contains("stdin=closed"), "{out}");
+        let ignored = out
+            .stdout
             .lines()
             .find_map(|l| l.strip_prefix("SigIgn:"))
             .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-            .expect("SigIgn");
-        assert_ne!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "{stdout}");
+            .unwrap_or_else(|| panic!("no SigIgn line\n{out}"));
+        assert_ne!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "{out}");
     }
 }
 
@@ -259,16 +252,11 @@ fn pidone_installs_no_signal_handler() {
 /// Runs `script` with sh as PID 1 of a fresh PID namespace, with `PIDONE`
 /// naming the binary and `SCRATCH` a file name of this test's own.
 fn in_namespace(script: &str) -> Outcome {
-    let mut cmd = Command::new("unshare");
-    if !is_root() {
-        cmd.args(["--user", "--map-root-user"]);
-    }
-    cmd.args(["--pid", "--fork", "--mount-proc", "sh", "-c", script])
-        .env("PIDONE", pidone())
-        .env(
-            "SCRATCH",
-            std::env::temp_dir().join(format!("pidone-ns-{}", std::process::id())),
-        );
+    let mut cmd = unshare();
+    cmd.args(["sh", "-c", script]).env("PIDONE", pidone()).env(
+        "SCRATCH",
+        std::env::temp_dir().join(format!("pidone-ns-{}", std::process::id())),
+    );
     let mode = Mode::Subreaper;
     Running::start_with(cmd, mode).finish()
 }
@@ -311,10 +299,11 @@ fn after_the_main_child_is_reaped_its_reused_pid_is_not_signalled() {
 
 #[test]
 fn the_drain_signals_descendants_through_pidfds() {
-    let usable = Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let usable = run_bounded(
+        Command::new("strace").args(["-f", "-qq", "-o", "/dev/null", "true"]),
+        LIMIT,
+    )
+    .success();
     if skip_unless(usable, "strace (with ptrace allowed)") {
         return;
     }
@@ -372,8 +361,8 @@ fn pidone_leaves_the_callers_directory_before_the_command_runs() {
     for _ in 0..50 {
         let mut cmd = command(Mode::Subreaper, &sh(probe));
         cmd.current_dir(std::env::temp_dir());
-        let out = cmd.output().expect("run pidone");
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "/", "{out:?}");
+        let out = Running::start_with(cmd, Mode::Subreaper).finish();
+        assert_eq!(out.stdout.trim(), "/", "{out}");
     }
     let out = run(Mode::Pid1, &sh("readlink /proc/1/cwd; pwd"));
     out.assert_code(0);

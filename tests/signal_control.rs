@@ -59,11 +59,8 @@ fn start_logger(mode: Mode, vars: Vars, flags: Flags, logger_args: Flags) -> Run
 fn shell(mode: Mode, vars: Vars, script: &str, args: &[&str]) -> Command {
     let mut cmd = match mode {
         Mode::Pid1 => {
-            let mut c = Command::new("unshare");
-            if !is_root() {
-                c.args(["--user", "--map-root-user"]);
-            }
-            c.args(["--pid", "--fork", "--mount-proc", "sh"]);
+            let mut c = unshare();
+            c.arg("sh");
             c
         }
         Mode::Subreaper => Command::new("sh"),
@@ -119,14 +116,7 @@ impl Drop for KillTreeOnPanic {
         if !std::thread::panicking() {
             return;
         }
-        let root = self.0[0];
-        let mut pids = vec![root];
-        pids.extend(descendants(root));
-        pids.extend(&self.0);
-        for pid in pids {
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
+        kill_tree(self.0[0], &self.0);
     }
 }
 
@@ -440,56 +430,51 @@ fn parent_death_signal_reaches_the_child_when_pidones_parent_dies() {
             "got 12 SIGUSR2",
         ),
     ];
-    // pidone outlives its parent. Becoming the reaper of our descendants
-    // (PR_SET_CHILD_SUBREAPER, prctl(2)) lets the test collect pidone's exit
-    // code instead of leaving a zombie to an init that may never reap it.
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(rc, 0, "prctl: {}", std::io::Error::last_os_error());
+    // pidone outlives its parent. The `reaper` example, a child subreaper
+    // (PR_SET_CHILD_SUBREAPER, prctl(2)) above pidone's parent, adopts it
+    // and reports its exit code; the test process stays no one's reaper.
     for (mode, flags, vars, want) in cases {
         let mut args = vec![pidone.as_str()];
         args.extend(flags);
         args.extend(["--", &logger]);
-        // pidone's parent is the test's own child: unshare as PID 1's
+        // pidone's parent is the reaper's child: unshare as PID 1's
         // parent, a shell otherwise. `Mode::Subreaper` makes pidone_pid()
-        // name that process.
-        let cmd = match mode {
+        // name the reaper.
+        let inner = match mode {
             Mode::Pid1 => pidone_with(Mode::Pid1, vars, &args[1..]),
             Mode::Subreaper => shell(Mode::Subreaper, vars, "\"$@\" & wait", &args),
         };
-        let mut p = Running::start_with(cmd, Mode::Subreaper);
+        let mut p = Running::start_with(under_reaper(inner), Mode::Subreaper);
         p.expect_line("ready");
-        let parent = p.pidone_pid();
-        let pid = children(parent)[0];
+        let parent = only_child(p.pidone_pid());
+        let pid = only_child(parent);
         let _guard = KillTreeOnPanic::new(pid);
         send_signal(parent, libc::SIGKILL);
         assert_next(&mut p, want, &format!("pidone's parent died ({mode:?})"));
         send_signal(pid, libc::SIGTERM);
         assert_next(&mut p, "got 15 SIGTERM", "SIGTERM");
-        assert_eq!(exit_code_of_orphan(pid), 0, "pidone's code ({mode:?})");
-        p.finish();
+        let reaped = p.expect_line(&format!("reaped {pid} "));
+        let out = p.finish();
+        assert_eq!(
+            reaped,
+            format!("reaped {pid} 0"),
+            "pidone's code ({mode:?})\n{out}"
+        );
     }
 }
 
-/// Waits (bounded) for `pid`, a process re-parented to the test, and
-/// returns its exit code.
-fn exit_code_of_orphan(pid: i32) -> i32 {
-    let mut status = 0;
-    wait_until(&format!("pid {pid} exits"), || {
-        // SAFETY: `status` is a live c_int for the kernel to fill.
-        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        assert!(
-            rc >= 0,
-            "waitpid({pid}): {}",
-            std::io::Error::last_os_error()
-        );
-        rc == pid
-    });
-    assert!(
-        libc::WIFEXITED(status),
-        "pid {pid} did not exit: {status:#x}"
-    );
-    libc::WEXITSTATUS(status)
+/// `inner` run by the `reaper` example, which adopts what `inner` leaves
+/// behind and prints `reaped PID CODE` for each.
+fn under_reaper(inner: Command) -> Command {
+    let mut cmd = Command::new(example("reaper"));
+    cmd.arg(inner.get_program()).args(inner.get_args());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd
 }
 
 #[test]
@@ -531,10 +516,11 @@ fn success_exit_143_turns_a_forwarded_sigterm_death_into_0() {
 
 #[test]
 fn subreaper_flag_and_variables_make_pid_1_a_child_subreaper() {
-    let usable = Command::new("strace")
-        .args(["-o", "/dev/null", "true"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let usable = run_bounded(
+        Command::new("strace").args(["-o", "/dev/null", "true"]),
+        LIMIT,
+    )
+    .success();
     // As PID 1 the kernel hands orphans to pidone either way, so only the
     // system call tells whether -s took effect.
     if skip_unless(usable, "strace (with ptrace allowed)") {
@@ -804,7 +790,7 @@ fn pause_mode_reaps_and_ends_with_0_only_on_sigterm_or_sigint() {
         for signo in [libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR2, libc::SIGALRM] {
             p.signal(signo);
         }
-        let logger_pid = children(pid)[0];
+        let logger_pid = only_child(pid);
         send_signal(logger_pid, libc::SIGUSR1);
         assert_next(&mut p, "got 10 SIGUSR1", "SIGUSR1 sent to the logger");
         wait_until("pidone reaps the logger", || {

@@ -26,33 +26,28 @@ fn release_binary_is_statically_linked() {
         return;
     }
     if skip_unless(
-        Command::new("file").arg("--version").output().is_ok(),
+        run_bounded(Command::new("file").arg("--version"), LIMIT).success(),
         "the `file` command",
     ) {
         return;
     }
-    let file = Command::new("file").arg(&bin).output().unwrap();
-    let file = String::from_utf8_lossy(&file.stdout);
-    assert!(file.contains("statically linked"), "file says: {file}");
-    assert!(!file.contains("dynamically linked"), "file says: {file}");
+    let file = run_bounded(Command::new("file").arg(&bin), LIMIT).check();
+    assert!(file.stdout.contains("statically linked"), "{file}");
+    assert!(!file.stdout.contains("dynamically linked"), "{file}");
 
-    let ldd = Command::new("ldd").arg(&bin).output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&ldd.stdout),
-        String::from_utf8_lossy(&ldd.stderr)
-    );
+    // ldd exits 1 on a static binary; what it says is the check.
+    let ldd = run_bounded(Command::new("ldd").arg(&bin), LIMIT);
+    let said = format!("{}{}", ldd.stdout, ldd.stderr);
     assert!(
         said.contains("not a dynamic executable") || said.contains("statically linked"),
-        "ldd says: {said}"
+        "{ldd}"
     );
 
-    let version = Command::new(&bin).arg("--version").output().unwrap();
-    assert!(version.status.success());
+    let version = run_bounded(Command::new(&bin).arg("--version"), LIMIT).check();
     let size = std::fs::metadata(&bin).unwrap().len();
     eprintln!(
         "static release binary: {} bytes; {}",
         size,
-        String::from_utf8_lossy(&version.stdout).trim()
+        version.stdout.trim()
     );
 }

@@ -1,7 +1,8 @@
-//! Helpers for the tests that drive a container engine (tests/podman.rs,
-//! tests/docker_pod.rs): bounded commands that print everything when they
-//! fail, the static binaries an image needs, a busybox root filesystem, and
-//! what a missing prerequisite means.
+//! Helpers for the tests that drive a container engine (tests/docker.rs,
+//! tests/podman.rs, tests/docker_pod.rs), on top of tests/support (bounded
+//! commands that print everything when they fail, /proc parsing): the
+//! static binaries an image needs, a busybox root filesystem, and what a
+//! missing prerequisite means.
 //!
 //! - pidone: `$PIDONE_STATIC_BIN`, else
 //!   `target/x86_64-unknown-linux-musl/release/pidone`, made by
@@ -13,16 +14,15 @@
 //!
 //! `PIDONE_E2E` says what a missing prerequisite means: unset, a test prints
 //! `SKIPPED: ...` and passes; `require`, it fails; `off`, every test skips.
-#![allow(dead_code)]
 
+use crate::support::{e2e, parse_stat, run_bounded, E2e, Stat};
 use std::env;
 use std::ffi::OsStr;
-use std::fmt;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,155 +31,24 @@ const TARGET: &str = "x86_64-unknown-linux-musl";
 /// A bound for one engine command.
 pub const COMMAND_LIMIT: Duration = Duration::from_secs(60);
 /// A bound for waiting on a container's output or processes.
+#[allow(dead_code)] // not every engine test uses it
 pub const PATIENCE: Duration = Duration::from_secs(30);
-
-// ---------------------------------------------------------------------------
-// Running commands
-
-/// A finished (or abandoned) command, printable in full for a failure message.
-pub struct Out {
-    pub shown: String,
-    /// None: it did not finish within its bound and was killed.
-    pub status: Option<ExitStatus>,
-    pub stdout: String,
-    pub stderr: String,
-    pub took: Duration,
-}
-
-impl Out {
-    pub fn success(&self) -> bool {
-        matches!(self.status, Some(status) if status.success())
-    }
-
-    pub fn code(&self) -> Option<i32> {
-        self.status.and_then(|status| status.code())
-    }
-
-    /// Panics, showing everything, unless the command succeeded.
-    pub fn check(self) -> Out {
-        assert!(self.success(), "command failed:\n{self}");
-        self
-    }
-}
-
-impl fmt::Display for Out {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "  command: {}", self.shown)?;
-        match self.status {
-            Some(status) => writeln!(f, "  status:  {status} after {:.2?}", self.took)?,
-            None => writeln!(f, "  status:  killed, no answer in {:.2?}", self.took)?,
-        }
-        writeln!(f, "  stdout:  {}", self.stdout.trim_end())?;
-        write!(f, "  stderr:  {}", self.stderr.trim_end())
-    }
-}
-
-/// Runs `cmd` with no input, killing it after `limit`.
-pub fn run(cmd: &mut Command, limit: Duration) -> Out {
-    let mut out = Out {
-        shown: format!("{cmd:?}"),
-        status: None,
-        stdout: String::new(),
-        stderr: String::new(),
-        took: Duration::ZERO,
-    };
-    let started = Instant::now();
-    let spawned = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(err) => {
-            out.stderr = format!("cannot start it: {err}");
-            return out;
-        }
-    };
-    // Read both pipes while waiting, so a chatty command cannot block on a full pipe.
-    let stdout = read_all(child.stdout.take());
-    let stderr = read_all(child.stderr.take());
-    out.status = wait_bounded(&mut child, limit);
-    out.took = started.elapsed();
-    out.stdout = stdout.join().unwrap_or_default();
-    out.stderr = stderr.join().unwrap_or_default();
-    out
-}
-
-fn read_all(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Waits for `child` at most `limit`, then SIGKILLs it: None.
-pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-}
-
-/// Calls `probe` every 50 ms until it gives a value, for at most `limit`.
-pub fn poll<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = probe() {
-            return Some(value);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Prerequisites
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Auto,
-    Require,
-    Off,
-}
-
-pub fn mode() -> Mode {
-    match env::var("PIDONE_E2E").as_deref() {
-        Ok("require") => Mode::Require,
-        Ok("off" | "0" | "skip") => Mode::Off,
-        _ => Mode::Auto,
-    }
-}
-
 /// Ends a test that cannot run: a skip, or under PIDONE_E2E=require a failure.
 pub fn skip(tag: &str, test: &str, why: &str) {
     assert!(
-        mode() != Mode::Require,
+        e2e() != E2e::Require,
         "{test}: PIDONE_E2E=require, but {why}"
     );
     eprintln!("[{tag}] {test}: SKIPPED: {why}");
 }
 
+#[allow(dead_code)] // not every engine test uses it
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// The static pidone to put in images; see the top of the file.
@@ -274,8 +143,9 @@ pub fn check_static(path: &Path, what: &str) -> Result<(), String> {
 }
 
 /// What `pidone --version` prints.
+#[allow(dead_code)] // not every engine test uses it
 pub fn version_of(pidone: &Path) -> Result<String, String> {
-    let out = run(Command::new(pidone).arg("--version"), COMMAND_LIMIT);
+    let out = run_bounded(Command::new(pidone).arg("--version"), COMMAND_LIMIT);
     if !out.success() {
         return Err(format!("pidone --version failed:\n{out}"));
     }
@@ -286,8 +156,9 @@ pub fn version_of(pidone: &Path) -> Result<String, String> {
 // Root filesystems
 
 /// Makes a root filesystem in `dir`: busybox and its applets in /bin, the
-/// static pidone at /usr/local/bin/pidone, and the usual empty directories.
-pub fn busybox_rootfs(dir: &Path, busybox: &Path, pidone: &Path) -> Result<(), String> {
+/// static pidone (if given) at /usr/local/bin/pidone, and the usual empty
+/// directories.
+pub fn busybox_rootfs(dir: &Path, busybox: &Path, pidone: Option<&Path>) -> Result<(), String> {
     let io = |what: &str| {
         let what = what.to_owned();
         move |err: io::Error| format!("{what}: {err}")
@@ -298,8 +169,10 @@ pub fn busybox_rootfs(dir: &Path, busybox: &Path, pidone: &Path) -> Result<(), S
     fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777))
         .map_err(io("rootfs/tmp"))?;
     fs::copy(busybox, dir.join("bin/busybox")).map_err(io("busybox"))?;
-    fs::copy(pidone, dir.join("usr/local/bin/pidone")).map_err(io("pidone"))?;
-    let applets = run(Command::new(busybox).arg("--list"), COMMAND_LIMIT);
+    if let Some(pidone) = pidone {
+        fs::copy(pidone, dir.join("usr/local/bin/pidone")).map_err(io("pidone"))?;
+    }
+    let applets = run_bounded(Command::new(busybox).arg("--list"), COMMAND_LIMIT);
     if !applets.success() {
         return Err(format!("busybox --list:\n{applets}"));
     }
@@ -322,7 +195,7 @@ pub fn pack(rootfs: &Path, tar: &Path) -> Result<(), String> {
         .arg("-cf")
         .arg(tar)
         .arg(".");
-    let packed = run(&mut pack, COMMAND_LIMIT);
+    let packed = run_bounded(&mut pack, COMMAND_LIMIT);
     if !packed.success() {
         return Err(format!("packing the root filesystem failed:\n{packed}"));
     }
@@ -333,6 +206,7 @@ pub fn pack(rootfs: &Path, tar: &Path) -> Result<(), String> {
 // Reading what a container shows
 
 /// The number after `prefix` on the first line that starts with it.
+#[allow(dead_code)] // not every engine test uses it
 pub fn number_after(text: &str, prefix: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let rest = line.strip_prefix(prefix)?;
@@ -345,42 +219,21 @@ pub fn number_after(text: &str, prefix: &str) -> Option<u64> {
     })
 }
 
-/// `pid (comm) state ppid ...` of `/proc/PID/stat` (proc(5)).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Proc {
-    pub pid: u32,
-    pub comm: String,
-    pub state: char,
-    pub ppid: u32,
-}
-
 /// Parses `cat /proc/[0-9]*/stat` output.
-pub fn parse_stats(text: &str) -> Vec<Proc> {
-    text.lines()
-        .filter_map(|line| {
-            // comm may hold spaces and parentheses: the last ')' ends it.
-            let (head, tail) = line.rsplit_once(')')?;
-            let (pid, comm) = head.split_once(" (")?;
-            let mut fields = tail.split_whitespace();
-            let state = fields.next()?.chars().next()?;
-            let ppid = fields.next()?.parse().ok()?;
-            Some(Proc {
-                pid: pid.trim().parse().ok()?,
-                comm: comm.to_owned(),
-                state,
-                ppid,
-            })
-        })
-        .collect()
+#[allow(dead_code)] // not every engine test uses it
+pub fn parse_stats(text: &str) -> Vec<Stat> {
+    text.lines().filter_map(parse_stat).collect()
 }
 
 /// Prints each test's verdict and duration when dropped.
+#[allow(dead_code)] // not every engine test uses it
 pub struct Timer {
     pub tag: &'static str,
     pub name: &'static str,
     pub started: Instant,
 }
 
+#[allow(dead_code)] // not every engine test uses it
 impl Timer {
     pub fn new(tag: &'static str, name: &'static str) -> Timer {
         Timer {

@@ -5,6 +5,9 @@
 //! Every wait is bounded, and a failing check prints the command, status,
 //! stdout and stderr. Synchronisation is on what the programs say (lines on
 //! stdout), never on sleeps.
+//!
+//! Every file in tests/ is a crate of its own that includes this module and
+//! uses a part of it; what one crate leaves unused would be dead code to it.
 #![allow(dead_code)]
 
 use std::ffi::{OsStr, OsString};
@@ -51,15 +54,47 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// The arguments of `unshare` that make the command after them PID 1 of a
+/// fresh PID namespace with its own /proc; when not root, in a user
+/// namespace of its own where it is root.
+pub fn unshare_args() -> &'static [&'static str] {
+    // As `unshare_as_root`, plus the PID namespace.
+    if is_root() {
+        &["--pid", "--fork", "--mount-proc"]
+    } else {
+        &[
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+        ]
+    }
+}
+
+/// `unshare` with [`unshare_args`]: add the command to run as PID 1.
+pub fn unshare() -> Command {
+    let mut c = Command::new("unshare");
+    c.args(unshare_args());
+    c
+}
+
+/// `unshare` with only what lets it make namespaces when not root (`--user
+/// --map-root-user`): add the namespaces and the command.
+pub fn unshare_as_root() -> Command {
+    let mut c = Command::new("unshare");
+    if !is_root() {
+        c.args(["--user", "--map-root-user"]);
+    }
+    c
+}
+
 /// The command that runs pidone with `args` in `mode`.
 pub fn command<S: AsRef<OsStr>>(mode: Mode, args: &[S]) -> Command {
     let mut cmd = match mode {
         Mode::Pid1 => {
-            let mut c = Command::new("unshare");
-            if !is_root() {
-                c.args(["--user", "--map-root-user"]);
-            }
-            c.args(["--pid", "--fork", "--mount-proc"]).arg(pidone());
+            let mut c = unshare();
+            c.arg(pidone());
             c
         }
         Mode::Subreaper => Command::new(pidone()),
@@ -68,10 +103,11 @@ pub fn command<S: AsRef<OsStr>>(mode: Mode, args: &[S]) -> Command {
     cmd
 }
 
-/// The result of a finished run.
+/// The result of a run, printable in full for a failure message.
 pub struct Outcome {
     pub what: String,
-    pub status: ExitStatus,
+    /// None: it did not exit within its bound and was killed.
+    pub status: Option<ExitStatus>,
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
@@ -79,7 +115,17 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn code(&self) -> Option<i32> {
-        self.status.code()
+        self.status.and_then(|status| status.code())
+    }
+
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|status| status.success())
+    }
+
+    /// Panics, showing everything, unless the command succeeded.
+    pub fn check(self) -> Self {
+        assert!(self.success(), "command failed\n{self}");
+        self
     }
 
     /// Panics, showing everything, unless the exit code is `want`.
@@ -96,10 +142,17 @@ impl Outcome {
 
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "command: {}", self.what)?;
+        match self.status {
+            Some(status) => writeln!(f, "status: {status}")?,
+            None => writeln!(f, "status: killed, no exit in time")?,
+        }
         write!(
             f,
-            "command: {}\nstatus: {}\nelapsed: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.what, self.status, self.elapsed, self.stdout, self.stderr
+            "elapsed: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.elapsed,
+            self.stdout.trim_end(),
+            self.stderr.trim_end()
         )
     }
 }
@@ -200,12 +253,19 @@ impl Running {
 
     /// Waits for the next stdout line.
     pub fn next_line(&mut self) -> String {
-        match self.lines.recv_timeout(LIMIT) {
+        self.next_line_within(LIMIT)
+    }
+
+    /// Waits at most `limit` for the next stdout line.
+    pub fn next_line_within(&mut self, limit: Duration) -> String {
+        match self.lines.recv_timeout(limit) {
             Ok(line) => {
                 self.seen.push(line.clone());
                 line
             }
-            Err(RecvTimeoutError::Timeout) => self.fail("no line on stdout in time"),
+            Err(RecvTimeoutError::Timeout) => {
+                self.fail(&format!("no line on stdout within {limit:?}"))
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 self.fail("stdout closed before the expected line")
             }
@@ -216,6 +276,21 @@ impl Running {
     pub fn expect_line(&mut self, prefix: &str) -> String {
         loop {
             let line = self.next_line();
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+
+    /// As [`Running::expect_line`], for at most `limit` in all.
+    pub fn expect_line_within(&mut self, prefix: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.fail(&format!("no line starting {prefix:?} within {limit:?}"));
+            }
+            let line = self.next_line_within(left);
             if line.starts_with(prefix) {
                 return line;
             }
@@ -261,7 +336,7 @@ impl Running {
             .unwrap_or_default();
         Outcome {
             what: self.what.clone(),
-            status,
+            status: Some(status),
             stdout: self.seen.join("\n"),
             stderr,
             elapsed,
@@ -274,11 +349,7 @@ impl Running {
     /// subreaper mode pidone's children would otherwise outlive it).
     fn kill_all(&mut self) {
         if let Some(mut child) = self.child.take() {
-            for pid in descendants(child.id() as i32) {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            let _ = child.kill();
+            kill_tree(child.id() as i32, &[]);
             let _ = child.wait();
         }
     }
@@ -287,6 +358,19 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.kill_all();
+    }
+}
+
+/// SIGKILLs `root`, its descendants and `also` (processes that may have
+/// left the tree, such as those taken before a parent died). Descendants
+/// first, so that none is re-parented out of reach on the way.
+pub fn kill_tree(root: i32, also: &[i32]) {
+    let mut pids = descendants(root);
+    pids.extend(also);
+    pids.push(root);
+    for pid in pids {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }
 
@@ -321,11 +405,57 @@ pub fn children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// The only child of `pid`, waiting (bounded) for it to appear; panics
+/// naming what `pid` has instead.
+pub fn only_child(pid: i32) -> i32 {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        match children(pid)[..] {
+            [child] => return child,
+            [] if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            ref other => panic!(
+                "pid {pid} should have one child, has {other:?}; pid {pid} is {:?}",
+                stat(pid)
+            ),
+        }
+    }
+}
+
+/// The head of a /proc/PID/stat line (proc(5)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub pid: i32,
+    pub comm: String,
+    /// `R`, `S`, `T` (stopped), `Z` (zombie), ...
+    pub state: char,
+    pub ppid: i32,
+}
+
+/// Parses one /proc/PID/stat line; comm may hold spaces and parentheses,
+/// so the last `)` ends it.
+pub fn parse_stat(line: &str) -> Option<Stat> {
+    let (head, tail) = line.rsplit_once(')')?;
+    let (pid, comm) = head.split_once(" (")?;
+    let mut fields = tail.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some(Stat {
+        pid: pid.trim().parse().ok()?,
+        comm: comm.to_owned(),
+        state,
+        ppid,
+    })
+}
+
+/// /proc/PID/stat of `pid`, or None once it is gone.
+pub fn stat(pid: i32) -> Option<Stat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
 /// The one-letter state of `pid` from /proc/PID/stat (`R`, `S`, `T` is
 /// stopped, `Z` a zombie, ...), or None once it is gone.
 pub fn state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+    stat(pid).map(|s| s.state)
 }
 
 /// Sends `signo` to `pid` with kill(2); panics, naming the OS error, if
@@ -344,10 +474,90 @@ pub fn send_signal(pid: i32, signo: i32) {
 /// Polls /proc (bounded by LIMIT) until `ok` holds; `what` explains a
 /// timeout.
 pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
+    let found = poll_every(LIMIT, Duration::from_millis(2), || ok().then_some(()));
+    assert!(found.is_some(), "timed out waiting until {what}");
+}
+
+/// Calls `probe` every 50 ms (a container engine's pace) until it gives a
+/// value, for at most `limit`.
+pub fn poll<T>(limit: Duration, probe: impl FnMut() -> Option<T>) -> Option<T> {
+    poll_every(limit, Duration::from_millis(50), probe)
+}
+
+fn poll_every<T>(
+    limit: Duration,
+    interval: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// Runs `cmd` with no input to its end, killing it after `limit` (then
+/// `status` is None); stdout and stderr are read as it runs, so a chatty
+/// command cannot block on a full pipe. Never panics: the caller judges,
+/// printing the outcome.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Outcome {
+    let mut out = Outcome {
+        what: format!("{cmd:?}"),
+        status: None,
+        stdout: String::new(),
+        stderr: String::new(),
+        elapsed: Duration::ZERO,
+    };
+    let started = Instant::now();
+    let spawned = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) => {
+            out.stderr = format!("cannot start it: {err}");
+            return out;
+        }
+    };
+    let stdout = read_all(child.stdout.take());
+    let stderr = read_all(child.stderr.take());
+    out.status = wait_bounded(&mut child, limit);
+    out.elapsed = started.elapsed();
+    out.stdout = stdout.join().unwrap_or_default();
+    out.stderr = stderr.join().unwrap_or_default();
+    out
+}
+
+fn read_all(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Waits for `child` at most `limit`, then SIGKILLs it: None.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
     }
 }
 
@@ -370,13 +580,42 @@ pub fn sh(script: &str) -> Vec<OsString> {
     vec!["--".into(), "sh".into(), "-c".into(), script.into()]
 }
 
+/// Takes this test's turn among the tests of its file that must not run
+/// beside each other: those asserting an upper bound on a time (a
+/// parallel test would stretch it) and those keeping both cores busy.
+/// Lower bounds ("waited at least the grace") need no turn.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A failed test poisons the lock; the next one may still run.
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Both modes, for tests that must hold in each.
 pub const MODES: [Mode; 2] = [Mode::Pid1, Mode::Subreaper];
+
+/// What a missing end-to-end dependency means, from `PIDONE_E2E`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum E2e {
+    /// Unset: the test says `SKIPPED: ...` and passes.
+    Auto,
+    /// `require` (set by .ci/run): the test fails.
+    Require,
+    /// `off`, `0` or `skip`: the container tests skip even when they could run.
+    Off,
+}
+
+pub fn e2e() -> E2e {
+    match std::env::var("PIDONE_E2E").as_deref() {
+        Ok("require") => E2e::Require,
+        Ok("off" | "0" | "skip") => E2e::Off,
+        _ => E2e::Auto,
+    }
+}
 
 /// Whether end-to-end dependencies are required (`PIDONE_E2E=require`,
 /// set by .ci/run): then a missing one fails the test instead of skipping.
 pub fn e2e_required() -> bool {
-    std::env::var("PIDONE_E2E").is_ok_and(|v| v == "require")
+    e2e() == E2e::Require
 }
 
 /// Skips (returns true after a message) when `what` is missing, unless
