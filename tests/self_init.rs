@@ -10,13 +10,8 @@ use support::*;
 
 /// `self_init ARGS` as PID 1 of a fresh PID namespace.
 fn as_pid1(args: &[&str]) -> Outcome {
-    let mut cmd = Command::new("unshare");
-    if !is_root() {
-        cmd.args(["--user", "--map-root-user"]);
-    }
-    cmd.args(["--pid", "--fork", "--mount-proc"])
-        .arg(example("self_init"))
-        .args(args);
+    let mut cmd = unshare();
+    cmd.arg(example("self_init")).args(args);
     Running::start_with(cmd, Mode::Subreaper).finish()
 }
 
