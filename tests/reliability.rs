@@ -456,3 +456,39 @@ fn a_proc_of_another_namespace_is_recognised_even_when_the_pids_coincide() {
         "cannot drain the processes left: /proc is missing or belongs to another PID namespace",
     );
 }
+
+#[test]
+fn with_stdio_closed_pidone_still_lets_go_of_the_callers_directory() {
+    // The descriptor that takes the child back to the caller's directory
+    // lands on 0, 1 or 2 when those are closed; it must not stay open.
+    let mut cmd = command(Mode::Subreaper, &["--", "sleep", "30"]);
+    cmd.current_dir(std::env::temp_dir());
+    // SAFETY: close is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            for fd in 0..=2 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("start pidone");
+    let pidone = child.id() as i32;
+    wait_until("pidone runs sleep", || {
+        children(pidone).first().is_some_and(|&c| {
+            std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n == "sleep\n")
+        })
+    });
+    let held: Vec<_> = std::fs::read_dir(format!("/proc/{pidone}/fd"))
+        .expect("pidone's fds")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .collect();
+    let cwd = std::fs::read_link(format!("/proc/{pidone}/cwd")).expect("pidone's cwd");
+    kill_tree(pidone, &[]);
+    let _ = child.wait();
+    assert_eq!(cwd, std::path::Path::new("/"));
+    assert!(
+        held.iter().all(|target| !target.is_dir()),
+        "pidone holds a directory: {held:?}"
+    );
+}

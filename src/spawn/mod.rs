@@ -128,7 +128,13 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, Spa
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     plan.cwd = leave_cwd();
 
-    let (child, pidfd) = match clone_vfork(&mut plan, write_end.as_raw_fd()) {
+    let started = clone_vfork(&mut plan, write_end.as_raw_fd());
+    // The child has its own copy (or none is coming). Closed by number: with
+    // stdio closed it may be 0, 1 or 2, which release_inherited keeps.
+    if let Some(cwd) = plan.cwd.take() {
+        let _ = unistd::close(cwd);
+    }
+    let (child, pidfd) = match started {
         Ok(started) => started,
         Err(e) => {
             release_inherited(&[read_end.as_raw_fd()]);
@@ -140,7 +146,6 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, Spa
         Some(pidfd) => Process::with_pidfd(child, pidfd),
         None => Process::child(child),
     };
-    // The saved directory is among the inherited descriptors closed here.
     release_inherited(&[read_end.as_raw_fd(), process.pidfd().unwrap_or(-1)]);
     match read_report(&read_end) {
         None => Ok(Child {
