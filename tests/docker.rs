@@ -45,7 +45,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{self, Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 use support::{e2e, is_root, poll, run_bounded, wait_bounded, E2e, Outcome, Stat};
@@ -288,13 +288,7 @@ struct Fixture {
 
 fn fixture(prereqs: &Prereqs) -> Result<Arc<Fixture>, String> {
     static SHARED: Mutex<Option<Weak<Fixture>>> = Mutex::new(None);
-    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(fixture) = shared.as_ref().and_then(Weak::upgrade) {
-        return Ok(fixture);
-    }
-    let fixture = Arc::new(Fixture::create(prereqs)?);
-    *shared = Some(Arc::downgrade(&fixture));
-    Ok(fixture)
+    containers::shared(&SHARED, || Fixture::create(prereqs))
 }
 
 impl Fixture {

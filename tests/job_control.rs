@@ -345,6 +345,15 @@ fn interactive_bash() -> Terminal {
     term
 }
 
+/// The shell line that runs `pidone -- tty_job`, with `suffix` (` &`).
+fn tty_job_line(suffix: &str) -> String {
+    format!(
+        "'{}' -- '{}'{suffix}\n",
+        pidone().display(),
+        example("tty_job").display()
+    )
+}
+
 /// An interactive bash with job control on a pty, running
 /// `pidone -- tty_job` as a foreground job. Returns the terminal, pidone's
 /// pid and the child's pid.
@@ -352,12 +361,7 @@ fn shell_running_pidone() -> (Terminal, i32, i32) {
     // The shell leads a new session on the pty, as a terminal emulator
     // starts one (setsid(1) need not fork: the test's child leads no group).
     let mut term = interactive_bash();
-    let job = format!(
-        "'{}' -- '{}'\n",
-        pidone().display(),
-        example("tty_job").display()
-    );
-    term.type_text(&job);
+    term.type_text(&tty_job_line(""));
 
     let ready = term.expect("ready ");
     let child = field(&ready, "pid");
@@ -489,12 +493,7 @@ fn in_a_shell_bg_then_a_terminal_read_stops_both_again() {
 #[test]
 fn in_a_shell_started_in_the_background_fg_gives_the_child_the_terminal() {
     let mut term = interactive_bash();
-    let job = format!(
-        "'{}' -- '{}' &\n",
-        pidone().display(),
-        example("tty_job").display()
-    );
-    term.type_text(&job);
+    term.type_text(&tty_job_line(" &"));
     let ready = term.expect("ready ");
     let child = field(&ready, "pid");
     let pidone = field(&ready, "ppid");

@@ -35,7 +35,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{self, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{mpsc, Arc, Mutex, OnceLock, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 use support::{e2e, is_root, poll, run_bounded, E2e, Outcome};
@@ -272,13 +272,7 @@ struct Fixture {
 
 fn fixture(prereqs: &Prereqs) -> Result<Arc<Fixture>, String> {
     static SHARED: Mutex<Option<Weak<Fixture>>> = Mutex::new(None);
-    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(fixture) = shared.as_ref().and_then(Weak::upgrade) {
-        return Ok(fixture);
-    }
-    let fixture = Arc::new(Fixture::create(prereqs)?);
-    *shared = Some(Arc::downgrade(&fixture));
-    Ok(fixture)
+    containers::shared(&SHARED, || Fixture::create(prereqs))
 }
 
 fn podman_pause_images() -> Vec<String> {

@@ -23,6 +23,7 @@ use std::io;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -258,4 +259,21 @@ impl Drop for Timer {
             self.started.elapsed().as_secs_f64()
         );
     }
+}
+
+/// The fixture in `slot` while any test still holds it, else a new one from
+/// `make`: images are built once per run and removed when the last test
+/// using them lets go.
+#[allow(dead_code)] // not every engine test uses it
+pub fn shared<T>(
+    slot: &Mutex<Option<Weak<T>>>,
+    make: impl FnOnce() -> Result<T, String>,
+) -> Result<Arc<T>, String> {
+    let mut shared = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(fixture) = shared.as_ref().and_then(Weak::upgrade) {
+        return Ok(fixture);
+    }
+    let fixture = Arc::new(make()?);
+    *shared = Some(Arc::downgrade(&fixture));
+    Ok(fixture)
 }
