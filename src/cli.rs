@@ -110,7 +110,7 @@ OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 SOFTWARE.
 ";
 
-fn command() -> Command {
+pub(crate) fn command() -> Command {
     let flag = |id: &'static str| Arg::new(id).action(ArgAction::SetTrue);
     Command::new("pidone")
         .about("Runs COMMAND as PID 1: forwards every signal, reaps every zombie, exits with its status.")

@@ -25,3 +25,10 @@ pub mod targets;
 
 pub use cli::Config;
 pub use supervise::run;
+
+/// The clap definition of pidone's command line, as `--help` prints it: for
+/// `cargo xtask dist`, which writes the man page from it.
+#[doc(hidden)]
+pub fn command_line() -> clap::Command {
+    cli::command()
+}

@@ -90,6 +90,9 @@ while [ -d "$D" ]; do sleep 0.05; done
 #[test]
 fn waits_for_a_setsid_worker_to_finish_its_sigterm_handler() {
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let scratch = Scratch::new("worker", mode);
         let script = r#"
             ( setsid sh -c "$WORKER" & )
@@ -129,6 +132,9 @@ const STUBBORN_LEFTOVER: &str = r#"trap '' TERM; setsid sleep 31 & echo "stubbor
 #[test]
 fn kills_a_leftover_that_ignores_sigterm_when_the_grace_period_ends() {
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let started = Instant::now();
         let mut p = Running::start(mode, &sh_with(&["--grace", "1s"], STUBBORN_LEFTOVER));
         let line = p.expect_line("stubborn ");
@@ -202,6 +208,9 @@ fn exits_at_once_when_nothing_is_left() {
 
 #[test]
 fn subreaper_kills_its_own_leftovers_and_nothing_beside_it() {
+    if skip_under_qemu(QEMU_NO_SUBREAPER) {
+        return;
+    }
     // In the test's own process group and session, started before pidone:
     // not pidone's descendant, so not pidone's to signal.
     let mut bystander = Command::new("sleep")
@@ -296,6 +305,9 @@ fn daemon_after_sigterm_to_pidone(mode: Mode, args: &[&str]) -> (String, Outcome
 #[test]
 fn forward_all_reaches_a_setsid_daemon() {
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let (first, out) = daemon_after_sigterm_to_pidone(mode, &["--forward", "all"]);
         assert_eq!(first, "daemon got TERM", "{out}");
     }
@@ -304,6 +316,9 @@ fn forward_all_reaches_a_setsid_daemon() {
 #[test]
 fn default_forwarding_does_not_reach_a_setsid_daemon() {
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let (first, out) = daemon_after_sigterm_to_pidone(mode, &[]);
         assert_eq!(first, "daemon got WINCH", "{out}");
         // It gets its SIGTERM from the drain, after the main child exited.
@@ -381,6 +396,9 @@ fn verbose_tells_how_many_were_drained_and_killed() {
         trap '' TERM; setsid sleep 33 & trap - TERM; sleep 34 &
         echo main exits; exit 7"#;
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let out = run(mode, &sh_with(&["-v", "--grace", "500ms"], script));
         out.assert_code(7).assert_stderr_contains(
             "drained 2 processes after the main child exited; 1 had to be killed",
@@ -396,6 +414,9 @@ fn verbose_counts_leftovers_killed_at_once_as_drained_too() {
         trap '' TERM; setsid sleep 33 & trap - TERM; sleep 34 &
         echo main exits; exit 7"#;
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let out = run(mode, &sh_with(&["-v", "--grace", "0"], script));
         out.assert_code(7).assert_stderr_contains(
             "drained 2 processes after the main child exited; 2 had to be killed",
