@@ -140,8 +140,11 @@ if [ "$code" != 0 ]; then
     fail "the aarch64 suite under qemu-user (log: $work/aarch64-tests.log)"
 fi
 passed=$(awk '/^test result/ { n += $4 } END { print n }' "$work/aarch64-tests.log")
-echo "aarch64 under qemu-user: $passed tests passed in ${took}s; skipped there (whole test or its Subreaper-mode runs):"
-awk '/^---- .* stdout ----$/ { name = $2 } /SKIPPED under qemu-user/ { print "  " name ": " $0 }' \
+skipped() { awk -v kind="$1" '/^---- .* stdout ----$/ { name = $2 } index($0, kind) { print name }' \
+    "$work/aarch64-tests.log" | sort -u | wc -l; }
+echo "aarch64 under qemu-user, ${took}s: $passed tests passed; $(skipped 'SKIPPED under qemu-user: ') of them" \
+    "skipped whole, $(skipped 'SKIPPED under qemu-user, this run in Subreaper mode') ran their Pid1 cases only:"
+awk '/^---- .* stdout ----$/ { name = $2 } /SKIPPED under qemu-user/ { sub(/.*SKIPPED under qemu-user/, ""); print "  " name $0 }' \
     "$work/aarch64-tests.log" | sort | uniq -c
 
 step "FROM scratch images, linux/amd64 and linux/arm64"
@@ -155,7 +158,7 @@ for platform in amd64 arm64; do
     amd64) cp "$dist/pidone-$version-x86_64-unknown-linux-musl" "$ctx/root/pidone" && cp /bin/busybox "$ctx/root/bin/" ;;
     arm64) cp "$dist/pidone-$version-aarch64-unknown-linux-musl" "$ctx/root/pidone" && cp "$arm64_busybox" "$ctx/root/bin/" ;;
     esac
-    for tool in sh sleep awk cat ls echo kill; do ln -s busybox "$ctx/root/bin/$tool"; done
+    for tool in sh true sleep awk cat ls echo kill wc mkdir cp; do ln -s busybox "$ctx/root/bin/$tool"; done
     printf 'FROM scratch\nCOPY root/ /\nENV PATH=/bin\nENTRYPOINT ["/pidone", "--"]\n' >"$ctx/Dockerfile"
     check 0 docker build --platform "linux/$platform" -t "$image:$platform" "$ctx"
     check 0 docker image inspect --format '{{.Architecture}}' "$image:$platform"
@@ -207,6 +210,48 @@ done
 printf '\n| platform | docker run --rm true (median of 5) | docker stop (trap, exit 7) |\n|---|--:|--:|\n'
 for platform in amd64 arm64; do
     printf '| linux/%s | %s ms | %s ms |\n' "$platform" "${startup_ms[$platform]}" "${stop_ms[$platform]}"
+done
+
+step "Dockerfile.example: TARGETARCH picks the Rust target; its pidone stage holds only /pidone"
+# No registry and no buildx here: the classic builder, given the TARGETARCH that
+# BuildKit would set, and local stand-ins for the Rust image: the busybox image
+# above plus rustup and cargo stubs that fail unless called as the mapping
+# says, then put the binary built above where cargo would.
+full_commit=$(git rev-parse HEAD)
+for platform in amd64 arm64; do
+    case $platform in
+    amd64) triple=x86_64-unknown-linux-musl ;;
+    arm64) triple=aarch64-unknown-linux-musl ;;
+    esac
+    ctx=$work/rust-$platform
+    rm -rf "$ctx" && mkdir -p "$ctx/root/usr/local/bin" "$ctx/root/opt"
+    cp "$dist/pidone-$version-$triple" "$ctx/root/opt/pidone"
+    cat >"$ctx/root/usr/local/bin/rustup" <<STUB
+#!/bin/sh
+[ "\$*" = "target add $triple" ] || { echo "stub rustup: expected 'target add $triple', got '\$*'" >&2; exit 1; }
+STUB
+    cat >"$ctx/root/usr/local/bin/cargo" <<STUB
+#!/bin/sh
+[ "\$*" = "build --release --locked --target $triple" ] || { echo "stub cargo: got '\$*'" >&2; exit 101; }
+[ "\$PIDONE_GIT_COMMIT" = "$full_commit" ] || { echo "stub cargo: PIDONE_GIT_COMMIT='\$PIDONE_GIT_COMMIT'" >&2; exit 101; }
+for f in Cargo.toml Cargo.lock src/main.rs; do [ -f "\$f" ] || { echo "stub cargo: no \$f" >&2; exit 101; }; done
+mkdir -p target/$triple/release && cp /opt/pidone target/$triple/release/pidone
+STUB
+    chmod +x "$ctx/root/usr/local/bin/"*
+    printf 'FROM %s\nCOPY root/ /\nENTRYPOINT []\n' "$image:$platform" >"$ctx/Dockerfile"
+    check 0 docker build --platform "linux/$platform" -t "$image-rust:$platform" "$ctx"
+    example=(docker build --platform "linux/$platform" -f Dockerfile.example
+        --build-arg "TARGETARCH=$platform" --build-arg "PIDONE_GIT_COMMIT=$full_commit"
+        --build-arg "RUST_IMAGE=$image-rust:$platform" --build-arg "RUNTIME_IMAGE=$image:$platform")
+    check 0 "${example[@]}" --target pidone -t "$image-only:$platform" .
+    check 0 sh -c "docker save '$image-only:$platform' | tar -xO --wildcards '*/layer.tar' | tar -t"
+    [ "$out" = pidone ] || fail "the pidone stage holds more than /pidone: $out"
+    check 0 "${example[@]}" -t "$image-app:$platform" .
+    app=(docker run --rm --platform "linux/$platform" --network none "$image-app:$platform")
+    check 3 "${app[@]}" sh -c 'exit 3'
+    check 0 "${app[@]}" /usr/local/bin/pidone --version
+    [ "$out" = "pidone version $version - git.$commit" ] || fail "Dockerfile.example for $platform: $out"
+    echo "Dockerfile.example, TARGETARCH=$platform: $triple; the pidone stage is one layer, /pidone alone"
 done
 
 step "the Debian packages"

@@ -49,7 +49,11 @@ pub const QEMU_NO_SUBREAPER: &str =
 
 /// Skips a run in Subreaper mode under qemu-user (see [`QEMU_NO_SUBREAPER`]).
 pub fn skip_subreaper_under_qemu(mode: Mode) -> bool {
-    mode == Mode::Subreaper && skip_under_qemu(QEMU_NO_SUBREAPER)
+    let skip = mode == Mode::Subreaper && under_qemu();
+    if skip {
+        eprintln!("SKIPPED under qemu-user, this run in Subreaper mode: {QEMU_NO_SUBREAPER}");
+    }
+    skip
 }
 
 /// An example program, built by `cargo test` beside the test binaries.
