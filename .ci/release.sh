@@ -238,7 +238,7 @@ for f in Cargo.toml Cargo.lock src/main.rs; do [ -f "\$f" ] || { echo "stub carg
 mkdir -p target/$triple/release && cp /opt/pidone target/$triple/release/pidone
 STUB
     chmod +x "$ctx/root/usr/local/bin/"*
-    printf 'FROM %s\nCOPY root/ /\nENTRYPOINT []\n' "$image:$platform" >"$ctx/Dockerfile"
+    printf 'FROM %s\nCOPY root/ /\nENV PATH=/usr/local/bin:/bin\nENTRYPOINT []\n' "$image:$platform" >"$ctx/Dockerfile"
     check 0 docker build --platform "linux/$platform" -t "$image-rust:$platform" "$ctx"
     example=(docker build --platform "linux/$platform" -f Dockerfile.example
         --build-arg "TARGETARCH=$platform" --build-arg "PIDONE_GIT_COMMIT=$full_commit"
