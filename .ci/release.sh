@@ -65,11 +65,13 @@ if [ ! -x "$arm64_busybox" ]; then
 fi
 file "$arm64_busybox" | grep -q 'ARM aarch64.*statically linked' || fail "$arm64_busybox: $(file "$arm64_busybox")"
 
-step "Rust targets, and lints and tests of xtask"
+step "Rust targets; xtask lints and tests; cargo package"
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl
 cargo fmt --all --check
 cargo clippy --package xtask --all-targets -- -D warnings
 cargo test --package xtask
+# What crates.io would get builds on its own (tests and examples included).
+cargo package --locked --allow-dirty --quiet
 
 step "binfmt_misc: aarch64 programs run through qemu-user"
 binfmt=/proc/sys/fs/binfmt_misc
