@@ -93,6 +93,9 @@ fn waits_for_a_setsid_worker_to_finish_its_sigterm_handler() {
     // Asserts an upper bound on a time.
     let _turn = one_at_a_time();
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let scratch = Scratch::new("worker", mode);
         let script = r#"
             ( setsid sh -c "$WORKER" & )
@@ -134,6 +137,9 @@ fn kills_a_leftover_that_ignores_sigterm_when_the_grace_period_ends() {
     // Asserts an upper bound on a time.
     let _turn = one_at_a_time();
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let started = Instant::now();
         let mut p = Running::start(mode, &sh_with(&["--grace", "1s"], STUBBORN_LEFTOVER));
         let line = p.expect_line("stubborn ");
@@ -211,6 +217,9 @@ fn exits_at_once_when_nothing_is_left() {
 
 #[test]
 fn subreaper_kills_its_own_leftovers_and_nothing_beside_it() {
+    if skip_under_qemu(QEMU_NO_SUBREAPER) {
+        return;
+    }
     // In the test's own process group and session, started before pidone:
     // not pidone's descendant, so not pidone's to signal.
     let mut bystander = Command::new("sleep")
@@ -305,6 +314,9 @@ fn daemon_after_sigterm_to_pidone(mode: Mode, args: &[&str]) -> (String, Outcome
 #[test]
 fn forward_all_reaches_a_setsid_daemon() {
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let (first, out) = daemon_after_sigterm_to_pidone(mode, &["--forward", "all"]);
         assert_eq!(first, "daemon got TERM", "{out}");
     }
@@ -313,6 +325,9 @@ fn forward_all_reaches_a_setsid_daemon() {
 #[test]
 fn default_forwarding_does_not_reach_a_setsid_daemon() {
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let (first, out) = daemon_after_sigterm_to_pidone(mode, &[]);
         assert_eq!(first, "daemon got WINCH", "{out}");
         // It gets its SIGTERM from the drain, after the main child exited.
@@ -392,6 +407,9 @@ fn verbose_tells_how_many_were_drained_and_killed() {
         trap '' TERM; setsid sleep 33 & trap - TERM; sleep 34 &
         echo main exits; exit 7"#;
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let out = run(mode, &sh_with(&["-v", "--grace", "500ms"], script));
         out.assert_code(7).assert_stderr_contains(
             "drained 2 processes after the main child exited; 1 had to be killed",
@@ -407,6 +425,9 @@ fn verbose_counts_leftovers_killed_at_once_as_drained_too() {
         trap '' TERM; setsid sleep 33 & trap - TERM; sleep 34 &
         echo main exits; exit 7"#;
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let out = run(mode, &sh_with(&["-v", "--grace", "0"], script));
         out.assert_code(7).assert_stderr_contains(
             "drained 2 processes after the main child exited; 2 had to be killed",

@@ -8,6 +8,9 @@ use support::*;
 #[test]
 fn not_found_gives_127_and_names_the_command() {
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let out = run(mode, &["--", "no-such-command-pidone"]);
         out.assert_code(127).assert_stderr_contains(
             "pidone: cannot run 'no-such-command-pidone': No such file or directory",

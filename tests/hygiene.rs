@@ -41,6 +41,9 @@ unsafe fn reset_all_dispositions() {
 
 #[test]
 fn child_gets_the_signal_mask_and_ignored_signals_pidone_was_given() {
+    if skip_under_qemu("qemu-user keeps a host handler for a signal the emulated program ignores, and exec resets handled signals to default: the ignore is lost") {
+        return;
+    }
     for mode in MODES {
         let mut cmd = command(
             mode,

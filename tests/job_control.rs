@@ -457,6 +457,12 @@ fn in_a_shell_ctrl_z_stops_child_and_pidone_and_fg_resumes_both() {
 
 #[test]
 fn in_a_shell_bg_then_a_terminal_read_stops_both_again() {
+    if skip_under_qemu(
+        "qemu-user gives pidone a second thread, so /proc shows it stopped before the group stop \
+         ends and bash hears of it; the one `jobs` below then races bash (failed 2 runs in 4)",
+    ) {
+        return;
+    }
     let (mut term, pidone, child) = shell_running_pidone();
 
     suspend(&mut term, pidone, child);

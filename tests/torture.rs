@@ -134,6 +134,12 @@ fn orphans_per_second() -> f64 {
 
 #[test]
 fn reaps_100000_orphans_and_pidone_memory_stays_flat() {
+    if skip_under_qemu(
+        "emulated, pidone reaps ~7000 orphans/s: 100,000 take ~15 s of the 20 s bound when the \
+         machine is quiet, and fail it when not (reaping itself is covered by the other tests)",
+    ) {
+        return;
+    }
     let _turn = heavy();
     // A bound for a hang, not a speed test: five times what the measured
     // rate needs (the load on a shared machine changes while it runs), and

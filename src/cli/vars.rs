@@ -21,44 +21,94 @@ pub struct Variable {
     pub option: &'static str,
     /// The program whose variable it is, when not pidone's.
     pub peer: Option<&'static str>,
+    /// What its value means, in a sentence (the man page's ENVIRONMENT).
+    pub meaning: &'static str,
 }
 
-const fn own(name: &'static str, option: &'static str) -> Variable {
+const fn own(name: &'static str, option: &'static str, meaning: &'static str) -> Variable {
     Variable {
         name,
         option,
         peer: None,
+        meaning,
     }
 }
 
-const fn peer(name: &'static str, option: &'static str, program: &'static str) -> Variable {
+const fn peer(
+    name: &'static str,
+    option: &'static str,
+    program: &'static str,
+    meaning: &'static str,
+) -> Variable {
     Variable {
         name,
         option,
         peer: Some(program),
+        meaning,
     }
 }
 
 /// Every variable pidone reads; a flag beats its variable, and pidone's own
 /// beat the peers'.
 pub const VARIABLES: &[Variable] = &[
-    own("PIDONE_FORWARD", "--forward"),
-    own("PIDONE_SINGLE_CHILD", "--single-child"),
-    own("PIDONE_REWRITE", "--rewrite"),
-    own("PIDONE_GRACE", "--grace"),
-    own("PIDONE_SUBREAPER", "--subreaper"),
-    own("PIDONE_PARENT_DEATH_SIGNAL", "--parent-death-signal"),
-    own("PIDONE_SUCCESS_EXIT", "--success-exit"),
-    own("PIDONE_WARN_ORPHANS", "--warn-orphans"),
-    own("PIDONE_NO_DRAIN", "--no-drain"),
-    own("PIDONE_PAUSE", "--pause"),
-    own("PIDONE_VERBOSE", "--verbose"),
-    own("PIDONE_LOG", "--verbose"),
-    peer("TINI_SUBREAPER", "--subreaper", "tini"),
-    peer("TINI_KILL_PROCESS_GROUP", "--forward group", "tini"),
-    peer("TINI_VERBOSITY", "--verbose", "tini"),
-    peer("DUMB_INIT_SETSID", "--single-child", "dumb-init"),
-    peer("DUMB_INIT_DEBUG", "--verbose", "dumb-init"),
+    own("PIDONE_FORWARD", "--forward", "As --forward: group, child or all."),
+    own("PIDONE_SINGLE_CHILD", "--single-child", "A boolean; on is --forward child."),
+    own(
+        "PIDONE_REWRITE",
+        "--rewrite",
+        "As --rewrite; several FROM:TO specs separated by commas or spaces.",
+    ),
+    own("PIDONE_GRACE", "--grace", "As --grace."),
+    own("PIDONE_SUBREAPER", "--subreaper", "A boolean; as --subreaper."),
+    own(
+        "PIDONE_PARENT_DEATH_SIGNAL",
+        "--parent-death-signal",
+        "As --parent-death-signal.",
+    ),
+    own(
+        "PIDONE_SUCCESS_EXIT",
+        "--success-exit",
+        "As --success-exit; several codes separated by commas or spaces.",
+    ),
+    own("PIDONE_WARN_ORPHANS", "--warn-orphans", "A boolean; as --warn-orphans."),
+    own("PIDONE_NO_DRAIN", "--no-drain", "A boolean; as --no-drain."),
+    own("PIDONE_PAUSE", "--pause", "A boolean; as --pause."),
+    own("PIDONE_VERBOSE", "--verbose", "A number: how many times -v."),
+    own(
+        "PIDONE_LOG",
+        "--verbose",
+        "An env_logger filter (debug, pidone=info); beats -v and PIDONE_VERBOSE. One env_logger cannot read is a usage error.",
+    ),
+    peer(
+        "TINI_SUBREAPER",
+        "--subreaper",
+        "tini",
+        "Set to any value, even 0 or empty: --subreaper, as for tini.",
+    ),
+    peer(
+        "TINI_KILL_PROCESS_GROUP",
+        "--forward group",
+        "tini",
+        "Set to any value: forward to the group, pidone's default anyway.",
+    ),
+    peer(
+        "TINI_VERBOSITY",
+        "--verbose",
+        "tini",
+        "Read as atoi(3) reads it; N is N-1 times -v, as tini counts.",
+    ),
+    peer(
+        "DUMB_INIT_SETSID",
+        "--single-child",
+        "dumb-init",
+        "Exactly 0: --single-child, as for dumb-init; any other value keeps the group.",
+    ),
+    peer(
+        "DUMB_INIT_DEBUG",
+        "--verbose",
+        "dumb-init",
+        "Exactly 1: -vv, as for dumb-init.",
+    ),
 ];
 
 /// Looks variables up through a function, so parsing stays pure.

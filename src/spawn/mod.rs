@@ -128,7 +128,16 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, Spa
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     plan.cwd = leave_cwd();
 
-    let started = clone_vfork(&mut plan, write_end.as_raw_fd());
+    let report = write_end.as_raw_fd();
+    // qemu-user, for one, refuses CLONE_VM without a thread: then a plain
+    // fork does the same, copying what it must.
+    let started = match clone_vfork(&mut plan, report, libc::CLONE_PIDFD) {
+        Err(Errno::EINVAL) => match clone_vfork(&mut plan, report, 0) {
+            Err(Errno::EINVAL) => fork_exec(&mut plan, report),
+            other => other,
+        },
+        other => other,
+    };
     // The child has its own copy (or none is coming). Closed by number: with
     // stdio closed it may be 0, 1 or 2, which release_inherited keeps.
     if let Some(cwd) = plan.cwd.take() {
@@ -195,7 +204,11 @@ const CHILD_STACK: usize = 32 * 1024;
 /// pidone's freed or dropped, and its own stack below. It shares no signal
 /// handlers (pidone has none, and CLONE_SIGHAND is not asked), descriptors
 /// or working directory with pidone.
-fn clone_vfork(plan: &mut Plan, report: RawFd) -> Result<(i32, Option<OwnedFd>), Errno> {
+fn clone_vfork(
+    plan: &mut Plan,
+    report: RawFd,
+    pidfd_flag: libc::c_int,
+) -> Result<(i32, Option<OwnedFd>), Errno> {
     extern "C" fn start(arg: *mut libc::c_void) -> libc::c_int {
         // SAFETY: `arg` is the `Start` below, alive and untouched by pidone,
         // which is suspended until the child execs or exits (CLONE_VFORK).
@@ -209,7 +222,7 @@ fn clone_vfork(plan: &mut Plan, report: RawFd) -> Result<(i32, Option<OwnedFd>),
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
     let mut arg = Start { plan, report };
     let mut pidfd: libc::c_int = -1;
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | pidfd_flag | libc::SIGCHLD;
     // SAFETY: `start` runs on `stack`, which outlives the child's use of it
     // (pidone waits for the exec); `arg` and `pidfd` are live locals; see
     // the function's doc for why sharing the memory is sound.
@@ -229,6 +242,18 @@ fn clone_vfork(plan: &mut Plan, report: RawFd) -> Result<(i32, Option<OwnedFd>),
     // this function holds; without it `pidfd` stays -1.
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
     Ok((pid, pidfd))
+}
+
+/// The same with fork(2), where clone_vfork is refused.
+fn fork_exec(plan: &mut Plan, report: RawFd) -> Result<(i32, Option<OwnedFd>), Errno> {
+    // SAFETY: pidone has no other thread, and the child runs only
+    // `exec_child`, which makes async-signal-safe calls and ends in exec or
+    // _exit.
+    match unsafe { unistd::fork() }? {
+        // SAFETY: we are the freshly forked child; exec_child never returns.
+        ForkResult::Child => unsafe { exec_child(plan, report) },
+        ForkResult::Parent { child } => Ok((child.as_raw(), None)),
+    }
 }
 
 /// Opens the working directory (O_PATH: no permission needed, nothing read)

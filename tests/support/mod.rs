@@ -20,8 +20,43 @@ use std::time::{Duration, Instant};
 /// How long any single wait in a test may take before the test fails.
 pub const LIMIT: Duration = Duration::from_secs(20);
 
+/// The pidone under test: `PIDONE_TEST_BIN` when set (a release binary,
+/// perhaps of another architecture run through binfmt_misc: see
+/// [`under_qemu`]), else the one `cargo test` built.
 pub fn pidone() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pidone"))
+    match std::env::var_os("PIDONE_TEST_BIN") {
+        Some(bin) if !bin.is_empty() => PathBuf::from(bin),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_pidone")),
+    }
+}
+
+/// Whether pidone runs under qemu-user (`PIDONE_TEST_QEMU=1`, set by
+/// .ci/release.sh with a `PIDONE_TEST_BIN` of another architecture).
+pub fn under_qemu() -> bool {
+    std::env::var("PIDONE_TEST_QEMU").is_ok_and(|v| v == "1")
+}
+
+/// Skips (returns true after a message) under qemu-user, which cannot do
+/// what the test needs: `why` says what.
+pub fn skip_under_qemu(why: &str) -> bool {
+    if under_qemu() {
+        eprintln!("SKIPPED under qemu-user: {why}");
+    }
+    under_qemu()
+}
+
+/// What qemu-user 7.2 does not emulate: prctl(PR_SET_CHILD_SUBREAPER) fails
+/// with EINVAL, so pidone warns and orphans of its command are not its own.
+pub const QEMU_NO_SUBREAPER: &str =
+    "prctl(PR_SET_CHILD_SUBREAPER) fails with EINVAL, so pidone cannot be a subreaper";
+
+/// Skips a run in Subreaper mode under qemu-user (see [`QEMU_NO_SUBREAPER`]).
+pub fn skip_subreaper_under_qemu(mode: Mode) -> bool {
+    let skip = mode == Mode::Subreaper && under_qemu();
+    if skip {
+        eprintln!("SKIPPED under qemu-user, this run in Subreaper mode: {QEMU_NO_SUBREAPER}");
+    }
+    skip
 }
 
 /// An example program, built by `cargo test` beside the test binaries.
