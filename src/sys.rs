@@ -195,13 +195,6 @@ pub fn file_type(fd: RawFd) -> Option<libc::mode_t> {
     (rc == 0).then_some(st.st_mode & libc::S_IFMT)
 }
 
-/// The session a terminal on `fd` controls, if `fd` is one (tcgetsid(3)).
-pub fn terminal_session(fd: RawFd) -> Option<i32> {
-    // SAFETY: tcgetsid only inspects the descriptor.
-    let sid = unsafe { libc::tcgetsid(fd) };
-    (sid > 0).then_some(sid)
-}
-
 /// One `waitpid(pid, ...)` (`pid` -1 for any child): `Ok(None)` when
 /// children exist but none is ready (WNOHANG), `Err(ECHILD)` when there are
 /// none at all. The raw status is returned because nix cannot decode a

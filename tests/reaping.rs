@@ -7,6 +7,9 @@ use support::*;
 fn reaps_1000_double_forked_orphans() {
     let factory = example("zombie_factory");
     for mode in MODES {
+        if skip_subreaper_under_qemu(mode) {
+            continue;
+        }
         let out = run(
             mode,
             &[

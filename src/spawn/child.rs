@@ -122,8 +122,9 @@ pub(super) struct Terminal {
 
 impl Terminal {
     pub(super) fn now() -> Terminal {
-        let session = unistd::getsid(None).map(|s| s.as_raw()).ok();
-        let tty = (0..=2).find(|&fd| session.is_some() && sys::terminal_session(fd) == session);
+        // tcgetpgrp(3) answers only for the caller's controlling terminal
+        // (ENOTTY for any other), in the foreground or not.
+        let tty = (0..=2).find(|&fd| sys::terminal_foreground(fd).is_some());
         let my_group = unistd::getpgrp().as_raw();
         Terminal {
             tty,
