@@ -92,24 +92,41 @@ fn sigxfsz_from_pidones_own_log_lines_is_consumed_not_forwarded() {
 #[test]
 fn a_stderr_nobody_reads_never_stops_reaping() {
     let factory = example("zombie_factory");
-    for mode in MODES {
-        // Nobody reads this pipe: 3000 debug lines are far more than it holds.
-        let (_unread, write) = nix::unistd::pipe().expect("pipe");
-        let cmd = command(
-            mode,
-            &[
-                "-vv".as_ref(),
-                "--".as_ref(),
-                factory.as_os_str(),
-                "--orphans".as_ref(),
-                "3000".as_ref(),
-                "--wait-reaped".as_ref(),
-                "15".as_ref(),
-            ],
-        );
-        let out = Running::start_with_stderr(cmd, mode, Stdio::from(write)).finish();
-        out.assert_code(0);
-        assert!(out.stdout.contains("zombies left: 0"), "{out}");
+    // A pipe, a socket (journald's stdout stream is one) and a terminal
+    // whose reader never reads: 3000 debug lines are far more than any of
+    // them holds, so a blocking write would stop pidone's loop for good.
+    for kind in ["pipe", "socket", "terminal"] {
+        for mode in MODES {
+            let (_unread, write): (OwnedFd, OwnedFd) = match kind {
+                "pipe" => nix::unistd::pipe().expect("pipe"),
+                "socket" => nix::sys::socket::socketpair(
+                    nix::sys::socket::AddressFamily::Unix,
+                    nix::sys::socket::SockType::Stream,
+                    None,
+                    nix::sys::socket::SockFlag::empty(),
+                )
+                .expect("socketpair"),
+                _ => {
+                    let pty = nix::pty::openpty(None, None).expect("openpty");
+                    (pty.master, pty.slave)
+                }
+            };
+            let cmd = command(
+                mode,
+                &[
+                    "-vv".as_ref(),
+                    "--".as_ref(),
+                    factory.as_os_str(),
+                    "--orphans".as_ref(),
+                    "3000".as_ref(),
+                    "--wait-reaped".as_ref(),
+                    "15".as_ref(),
+                ],
+            );
+            let out = Running::start_with_stderr(cmd, mode, Stdio::from(write)).finish();
+            out.assert_code(0);
+            assert!(out.stdout.contains("zombies left: 0"), "{kind}\n{out}");
+        }
     }
 }
 
