@@ -77,7 +77,15 @@ fn reopen_nonblocking(fd: RawFd) -> Option<RawFd> {
         | nix::fcntl::OFlag::O_CLOEXEC
         | nix::fcntl::OFlag::O_NOCTTY;
     let own = nix::fcntl::open(path.as_str(), flags, nix::sys::stat::Mode::empty()).ok()?;
-    Some(own)
+    if own > 2 {
+        return Some(own);
+    }
+    // stdin or stdout was closed and the new descriptor took its number:
+    // move it above 2, so that what pidone writes to stdout (`--help`) never
+    // lands on its stderr, and the child sees the closed one closed.
+    let moved = nix::fcntl::fcntl(own, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3));
+    let _ = nix::unistd::close(own);
+    moved.ok()
 }
 
 /// The descriptor pidone's own lines go through when it is not the shared

@@ -509,3 +509,20 @@ fn with_stdio_closed_pidone_still_lets_go_of_the_callers_directory() {
         "pidone holds a directory: {held:?}"
     );
 }
+
+#[test]
+fn with_stdout_closed_the_help_goes_nowhere_not_to_stderr() {
+    // pidone's own description of stderr would take the free number 1.
+    let mut cmd = Command::new(pidone());
+    cmd.arg("--help");
+    // SAFETY: close is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let out = run_bounded(&mut cmd, LIMIT);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(out.stderr.is_empty(), "the help went to stderr\n{out}");
+}
