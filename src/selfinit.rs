@@ -53,9 +53,11 @@ impl std::error::Error for SelfInitError {}
 /// subreaper if `config.subreaper`, and returns.
 ///
 /// ```no_run
+/// use std::io::Write;
 /// // First thing in `main`, before any thread is started:
-/// if let Err(e) = pidone::init_self(&pidone::Config::default()) {
-///     eprintln!("{e}");
+/// if let Err(why) = pidone::init_self(&pidone::Config::default()) {
+///     // Not an init (more threads already): the program runs on.
+///     let _ = writeln!(std::io::stderr(), "{why}");
 /// }
 /// // The program, as PID 2 when it was started as PID 1.
 /// ```
