@@ -410,6 +410,19 @@ fn suspend(term: &mut Terminal, pidone: i32, child: i32) {
     );
 }
 
+/// Types a line and checks the child reads it as the terminal's
+/// foreground group.
+#[track_caller]
+fn assert_reads_in_the_foreground(term: &mut Terminal, child: i32) {
+    term.type_text("hello\n");
+    let line = term.expect("line hello");
+    assert_eq!(
+        field(&line, "tpgid"),
+        child,
+        "child reads but is not foreground"
+    );
+}
+
 /// Types `fg` and waits for both to run and the child to hold the terminal.
 #[track_caller]
 fn resume(term: &mut Terminal, pidone: i32, child: i32) {
@@ -430,13 +443,7 @@ fn in_a_shell_ctrl_z_stops_child_and_pidone_and_fg_resumes_both() {
 
     resume(&mut term, pidone, child);
     term.expect("got 18 SIGCONT");
-    term.type_text("hello\n");
-    let line = term.expect("line hello");
-    assert_eq!(
-        field(&line, "tpgid"),
-        child,
-        "child reads but is not foreground"
-    );
+    assert_reads_in_the_foreground(&mut term, child);
 
     term.type_text("\x03");
     term.expect("got 2 SIGINT");
@@ -515,13 +522,7 @@ fn in_a_shell_started_in_the_background_fg_gives_the_child_the_terminal() {
     // pidone recorded its terminal although it was in the background when
     // it started the child: `fg` hands it on.
     resume(&mut term, pidone, child);
-    term.type_text("hello\n");
-    let line = term.expect("line hello");
-    assert_eq!(
-        field(&line, "tpgid"),
-        child,
-        "child reads but is not foreground"
-    );
+    assert_reads_in_the_foreground(&mut term, child);
 
     term.type_text("exit 0\n");
     term.expect(PROMPT);
