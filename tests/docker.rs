@@ -35,7 +35,8 @@ mod containers;
 mod support;
 
 use containers::{
-    busybox_rootfs, pack, parse_stats, repo, skip, static_busybox, static_pidone, COMMAND_LIMIT,
+    busybox_rootfs, pack, parse_stats, repo, skip, static_busybox, static_pidone, Timer,
+    COMMAND_LIMIT,
 };
 use std::env;
 use std::ffi::OsStr;
@@ -468,7 +469,8 @@ fn copy_tree(from: &Path, to: &Path, leave_out: &[&str]) -> io::Result<()> {
 
 struct Test {
     name: &'static str,
-    started: Instant,
+    /// Prints the verdict and duration when the test ends.
+    _timer: Timer,
     fx: Arc<Fixture>,
     prereqs: &'static Prereqs,
     docker: Docker,
@@ -476,6 +478,7 @@ struct Test {
 
 /// The test's context, or None (after saying why) when it cannot run.
 fn begin(name: &'static str) -> Option<Test> {
+    // Timed from here, fixture included; only a test that runs says so.
     let started = Instant::now();
     if e2e() == E2e::Off {
         eprintln!("[docker] {name}: SKIPPED: PIDONE_E2E=off");
@@ -491,7 +494,11 @@ fn begin(name: &'static str) -> Option<Test> {
     let fx = fixture(prereqs).unwrap_or_else(|err| panic!("{name}: {err}"));
     Some(Test {
         name,
-        started,
+        _timer: Timer {
+            tag: "docker",
+            name,
+            started,
+        },
         fx,
         prereqs,
         docker: Docker { host: None },
@@ -502,21 +509,6 @@ impl Test {
     /// A container name unique to this process, test and `role`.
     fn container_name(&self, role: &str) -> String {
         format!("pidone-e2e-{}-{}-{role}", process::id(), self.name)
-    }
-}
-
-impl Drop for Test {
-    fn drop(&mut self) {
-        let verdict = if thread::panicking() {
-            "FAILED"
-        } else {
-            "passed"
-        };
-        eprintln!(
-            "[docker] {}: {verdict} in {:.1} s",
-            self.name,
-            self.started.elapsed().as_secs_f64()
-        );
     }
 }
 
