@@ -478,8 +478,19 @@ fn a_proc_of_another_namespace_is_recognised_even_when_the_pids_coincide() {
 fn with_stdio_closed_pidone_still_lets_go_of_the_callers_directory() {
     // The descriptor that takes the child back to the caller's directory
     // lands on 0, 1 or 2 when those are closed; it must not stay open.
-    let mut cmd = command(Mode::Subreaper, &["--", "sleep", "30"]);
-    cmd.current_dir(std::env::temp_dir());
+    // With stdio closed the command reports through a file: pidone forwards
+    // USR1 only from its signal loop, after spawning is over, so the file
+    // says pidone's descriptors are the ones it keeps.
+    let dir = std::env::temp_dir().join(format!("pidone-stdio-closed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).expect("a scratch directory");
+    let mark = dir.join("forwarded");
+    let script = format!(
+        "trap 'touch {}' USR1; sleep 30 & wait; exec sleep 30",
+        mark.display()
+    );
+    let mut cmd = command(Mode::Subreaper, &["--", "sh", "-c", &script]);
+    cmd.current_dir(&dir);
     // SAFETY: close is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
@@ -491,23 +502,26 @@ fn with_stdio_closed_pidone_still_lets_go_of_the_callers_directory() {
     }
     let mut child = cmd.spawn().expect("start pidone");
     let pidone = child.id() as i32;
-    wait_until("pidone runs sleep", || {
-        children(pidone).first().is_some_and(|&c| {
-            std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n == "sleep\n")
-        })
+    // The shell has set its trap once its own child runs.
+    wait_until("the command runs its sleep", || {
+        children(pidone)
+            .first()
+            .is_some_and(|&sh| !children(sh).is_empty())
     });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pidone, libc::SIGUSR1) };
+    wait_until("the command got USR1 through pidone", || mark.exists());
     let held: Vec<_> = std::fs::read_dir(format!("/proc/{pidone}/fd"))
         .expect("pidone's fds")
         .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
         .collect();
+    let dirs_held: Vec<_> = held.iter().filter(|target| target.is_dir()).collect();
     let cwd = std::fs::read_link(format!("/proc/{pidone}/cwd")).expect("pidone's cwd");
     kill_tree(pidone, &[]);
     let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(cwd, std::path::Path::new("/"));
-    assert!(
-        held.iter().all(|target| !target.is_dir()),
-        "pidone holds a directory: {held:?}"
-    );
+    assert!(dirs_held.is_empty(), "pidone holds a directory: {held:?}");
 }
 
 #[test]
