@@ -35,8 +35,8 @@ mod containers;
 mod support;
 
 use containers::{
-    busybox_rootfs, pack, parse_stats, repo, skip, static_busybox, static_pidone, Timer,
-    COMMAND_LIMIT,
+    busybox_rootfs, pack, parse_stats, repo, skip, static_busybox, static_pidone, version_of,
+    Timer, COMMAND_LIMIT,
 };
 use std::env;
 use std::ffi::OsStr;
@@ -314,14 +314,7 @@ impl Fixture {
             id,
         };
         let started = Instant::now();
-        let version = run_bounded(
-            Command::new(&prereqs.pidone).arg("--version"),
-            COMMAND_LIMIT,
-        );
-        if !version.success() {
-            return Err(format!("pidone --version failed:\n{version}"));
-        }
-        fixture.version = version.stdout.trim().to_owned();
+        fixture.version = version_of(&prereqs.pidone)?;
         fixture.make_images(prereqs)?;
         eprintln!(
             "[docker] images {} and {} (from Dockerfile.example) ready in {:.1} s; {}",

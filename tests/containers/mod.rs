@@ -144,7 +144,6 @@ pub fn check_static(path: &Path, what: &str) -> Result<(), String> {
 }
 
 /// What `pidone --version` prints.
-#[allow(dead_code)] // not every engine test uses it
 pub fn version_of(pidone: &Path) -> Result<String, String> {
     let out = run_bounded(Command::new(pidone).arg("--version"), COMMAND_LIMIT);
     if !out.success() {
