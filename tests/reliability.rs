@@ -32,6 +32,22 @@ fn sync_through(p: &mut Running) {
     p.expect_line(&format!("got {SIGRTMIN} "));
 }
 
+/// Runs `cmd` (pidone with a log level, over `signal_logger`) with `stderr`,
+/// passes RTMIN and then TERM through it, and checks that the logger never
+/// got `signo`, the signal pidone's own log lines raise (`what` names it).
+fn own_signal_is_not_forwarded(cmd: Command, mode: Mode, stderr: Stdio, signo: i32, what: &str) {
+    let mut p = Running::start_with_stderr(cmd, mode, stderr);
+    p.expect_line("ready");
+    sync_through(&mut p);
+    p.signal(libc::SIGTERM);
+    let out = p.finish();
+    out.assert_code(0);
+    assert!(
+        !out.stdout.contains(&format!("got {signo}")),
+        "pidone forwarded its own {what}\n{out}"
+    );
+}
+
 #[test]
 fn sigpipe_from_pidones_own_log_lines_is_consumed_not_forwarded() {
     let logger = example("signal_logger");
@@ -41,18 +57,10 @@ fn sigpipe_from_pidones_own_log_lines_is_consumed_not_forwarded() {
                 mode,
                 &[verbosity.as_ref(), "--".as_ref(), logger.as_os_str()],
             );
-            let mut p = Running::start_with_stderr(cmd, mode, Stdio::from(broken_pipe()));
-            p.expect_line("ready");
             // With -vv each forwarded SIGPIPE logged a line that raised the
-            // next one: pidone spun and this never came back.
-            sync_through(&mut p);
-            p.signal(libc::SIGTERM);
-            let out = p.finish();
-            out.assert_code(0);
-            assert!(
-                !out.stdout.contains("got 13"),
-                "pidone forwarded its own SIGPIPE ({verbosity})\n{out}"
-            );
+            // next one: pidone spun and the sync never came back.
+            let what = format!("SIGPIPE ({verbosity})");
+            own_signal_is_not_forwarded(cmd, mode, Stdio::from(broken_pipe()), 13, &what);
         }
     }
 }
@@ -75,16 +83,7 @@ fn sigxfsz_from_pidones_own_log_lines_is_consumed_not_forwarded() {
             });
         }
         let file = File::create(&log).expect("log file");
-        let mut p = Running::start_with_stderr(cmd, mode, Stdio::from(file));
-        p.expect_line("ready");
-        sync_through(&mut p);
-        p.signal(libc::SIGTERM);
-        let out = p.finish();
-        out.assert_code(0);
-        assert!(
-            !out.stdout.contains("got 25"),
-            "pidone forwarded its own SIGXFSZ\n{out}"
-        );
+        own_signal_is_not_forwarded(cmd, mode, Stdio::from(file), 25, "SIGXFSZ");
     }
     let _ = std::fs::remove_file(&log);
 }
