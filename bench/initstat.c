@@ -40,10 +40,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-struct cmd {
-	const char *name;
-	char **argv;
-};
+#include "commands.h"
 
 enum { TASK, FAULTS, CSW, INSNS, ALL_TASK, ALL_FAULTS, NCOUNTERS };
 
@@ -142,21 +139,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	int rounds = atoi(argv[1]), warmup = atoi(argv[2]);
-	struct cmd *cmds = calloc((size_t)argc, sizeof *cmds);
-	int n = 0;
-	for (int i = 3; i < argc;) {
-		cmds[n].name = argv[i++];
-		cmds[n].argv = &argv[i];
-		while (i < argc && strcmp(argv[i], "::") != 0)
-			i++;
-		if (i < argc)
-			argv[i++] = NULL;
-		if (!cmds[n].argv[0]) {
-			fprintf(stderr, "initstat: %s has no command\n", cmds[n].name);
-			return 2;
-		}
-		n++;
-	}
+	struct cmd *cmds;
+	int n = split_commands(argc, argv, "initstat", &cmds);
+	if (n < 0)
+		return 2;
 	for (int r = -warmup; r < rounds; r++)
 		for (int k = 0; k < n; k++) {
 			struct cmd *c = &cmds[(((r + k) % n) + n) % n];

@@ -162,7 +162,7 @@ fi
 
 mkdir -p "$build" "$results"
 for prog in storm sigrt startup idle initstat naive reaper; do
-	if [[ ! -x $build/$prog || $here/$prog.c -nt $build/$prog ]]; then
+	if [[ ! -x $build/$prog || $here/$prog.c -nt $build/$prog || $here/commands.h -nt $build/$prog ]]; then
 		# Static when libc.a is there: fewer mappings to copy on each fork.
 		gcc -O2 -Wall -Wextra -static -o "$build/$prog" "$here/$prog.c" 2>/dev/null ||
 			gcc -O2 -Wall -Wextra -o "$build/$prog" "$here/$prog.c"

@@ -25,10 +25,7 @@
 
 extern char **environ;
 
-struct cmd {
-	const char *name;
-	char **argv;
-};
+#include "commands.h"
 
 static long long now_ns(void)
 {
@@ -44,22 +41,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	int rounds = atoi(argv[1]), warmup = atoi(argv[2]);
-	struct cmd *cmds = calloc((size_t)argc, sizeof *cmds);
-	int n = 0;
-	/* Split argv in place at each "::". */
-	for (int i = 3; i < argc;) {
-		cmds[n].name = argv[i++];
-		cmds[n].argv = &argv[i];
-		while (i < argc && strcmp(argv[i], "::") != 0)
-			i++;
-		if (i < argc)
-			argv[i++] = NULL;
-		if (!cmds[n].argv[0]) {
-			fprintf(stderr, "startup: %s has no command\n", cmds[n].name);
-			return 2;
-		}
-		n++;
-	}
+	struct cmd *cmds;
+	int n = split_commands(argc, argv, "startup", &cmds);
+	if (n < 0)
+		return 2;
 
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
