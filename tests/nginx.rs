@@ -176,12 +176,18 @@ fn download_through_sigterm(name: &str, extra: &[&str]) -> Option<(Download, Out
     let site = Site::new(name);
     let mut p = Running::start(Mode::Pid1, &site.args(extra));
 
-    // nginx says nothing on stdout: wait until it accepts connections.
+    // nginx says nothing on stdout. It writes its pid file once its
+    // listening socket is open. (A connect alone is no proof: to a free
+    // port in the ephemeral range, a connect can meet itself, and under
+    // qemu-user nginx takes long enough for that to happen.)
     let deadline = Instant::now() + LIMIT;
-    while TcpStream::connect(("127.0.0.1", site.port)).is_err() {
+    let pid_file = site.dir.join("nginx.pid");
+    while !std::fs::metadata(&pid_file).is_ok_and(|m| m.len() > 0) {
         if Instant::now() > deadline {
             let log = site.error_log();
-            p.fail(&format!("nginx never listened\n--- error.log ---\n{log}"));
+            p.fail(&format!(
+                "nginx never wrote its pid file\n--- error.log ---\n{log}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -191,8 +197,13 @@ fn download_through_sigterm(name: &str, extra: &[&str]) -> Option<(Download, Out
     while progress.load(Ordering::Relaxed) < IN_FLIGHT {
         if client.is_finished() || Instant::now() > deadline {
             let log = site.error_log();
+            let client = if client.is_finished() {
+                format!("{:?}", client.join())
+            } else {
+                "still waiting".to_owned()
+            };
             p.fail(&format!(
-                "the download never got going\n--- error.log ---\n{log}"
+                "the download never got going (client: {client})\n--- error.log ---\n{log}"
             ));
         }
         std::thread::sleep(Duration::from_millis(2));
