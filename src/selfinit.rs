@@ -76,12 +76,7 @@ pub fn init_self(config: &Config) -> Result<(), SelfInitError> {
     let child = match spawn::fork_program(blocked) {
         Ok(None) => return Ok(()),
         Ok(Some(child)) => child,
-        Err(spawn::SpawnError::Fork(e)) => {
-            let _ = crate::sys::set_mask(blocked.mask);
-            return Err(SelfInitError::Fork(e));
-        }
-        // fork_program fails only in fork.
-        Err(_) => return Err(SelfInitError::Fork(nix::errno::Errno::EINVAL)),
+        Err(e) => return Err(SelfInitError::Fork(e)),
     };
     logging::open_stderr();
     logging::init(config.verbosity, config.log_spec.as_deref());

@@ -37,7 +37,7 @@ use crate::targets::{Recipient, Scope};
 pub(crate) fn run(config: &Config, blocked: Blocked) -> Result<u8, SpawnError> {
     let prologue = prepare(config);
     let state = if config.pause {
-        spawn::let_go();
+        spawn::let_go(&[]);
         State::Paused
     } else {
         let child = spawn::spawn(&config.command, blocked)?;

@@ -278,13 +278,14 @@ fn leave_cwd() -> Option<RawFd> {
     Some(cwd)
 }
 
-/// Lets go of the caller's working directory and descriptors without
-/// starting anything (pause mode).
-pub(crate) fn let_go() {
+/// Lets go of the caller's working directory and of every descriptor above
+/// stderr but `keep`, when pidone starts no command itself (pause mode, the
+/// self-init entry).
+pub(crate) fn let_go(keep: &[RawFd]) {
     if let Err(e) = unistd::chdir("/") {
         log::warn!("failed to change directory to /: {}", e.desc());
     }
-    release_inherited(&[]);
+    release_inherited(keep);
 }
 
 /// Lets go of what pidone inherited: every descriptor above stderr except
@@ -356,12 +357,14 @@ fn read_report(pipe: &OwnedFd) -> Option<(Errno, i32)> {
 /// child, which goes on as the program in a group of its own with its
 /// signal state back; the child's handle in the parent, which has moved to
 /// `/` and closed every descriptor above stderr (the program's files and
-/// sockets stay the child's alone).
-pub(crate) fn fork_program(blocked: Blocked) -> Result<Option<Child>, SpawnError> {
+/// sockets stay the child's alone). When fork fails, the program's signal
+/// state is back as it was before `blocked`.
+pub(crate) fn fork_program(blocked: Blocked) -> Result<Option<Child>, Errno> {
     let terminal = Terminal::now();
     // SAFETY: the caller checked that the process has one thread; the
     // child only returns into the program, which is sound without others.
-    match unsafe { unistd::fork() }.map_err(SpawnError::Fork)? {
+    let forked = unsafe { unistd::fork() }.inspect_err(|_| restore_signals(blocked))?;
+    match forked {
         ForkResult::Child => {
             terminal.enter();
             restore_signals(blocked);
@@ -369,10 +372,7 @@ pub(crate) fn fork_program(blocked: Blocked) -> Result<Option<Child>, SpawnError
         }
         ForkResult::Parent { child } => {
             let process = Process::child(child.as_raw());
-            if let Err(e) = unistd::chdir("/") {
-                log::warn!("failed to change directory to /: {}", e.desc());
-            }
-            release_inherited(&[process.pidfd().unwrap_or(-1)]);
+            let_go(&[process.pidfd().unwrap_or(-1)]);
             Ok(Some(Child {
                 process,
                 tty: terminal.tty,
