@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
+use nix::errno::Errno;
+
 use crate::sys;
 
 /// The longest line written whole: a pipe takes up to PIPE_BUF bytes in one
@@ -128,19 +130,24 @@ fn write_err(bytes: &[u8]) -> bool {
     if sink == Sink::Polled as u8 && !sys::writable_now(fd) {
         return false;
     }
+    let op = if sink == Sink::Send as u8 {
+        sys::send_nonblocking
+    } else {
+        sys::write
+    };
+    write_all(fd, bytes, op)
+}
+
+/// Writes all of `bytes` with `op`, again after EINTR; false as soon as a
+/// write fails (EAGAIN: full, EPIPE: no reader, EBADF, EFBIG, EIO) or
+/// writes nothing. What is lost is lost: pidone goes on.
+fn write_all(fd: RawFd, bytes: &[u8], op: fn(RawFd, &[u8]) -> Result<usize, Errno>) -> bool {
     let mut rest = bytes;
     while !rest.is_empty() {
-        let sent = if sink == Sink::Send as u8 {
-            sys::send_nonblocking(fd, rest)
-        } else {
-            sys::write(fd, rest)
-        };
-        match sent {
+        match op(fd, rest) {
             Ok(0) => return false,
             Ok(n) => rest = &rest[n.min(rest.len())..],
-            Err(nix::errno::Errno::EINTR) => {}
-            // EAGAIN (full), EPIPE (no reader), EBADF, EFBIG, EIO: the line
-            // is lost, pidone goes on.
+            Err(Errno::EINTR) => {}
             Err(_) => return false,
         }
     }
@@ -159,15 +166,7 @@ pub(crate) fn print_error(error: &dyn fmt::Display) {
 /// stdout (`pidone --help | head -1`) is no reason to fail: pidone has
 /// nothing else to do, so this one may block.
 pub(crate) fn print_stdout(text: &str) {
-    let mut rest = text.as_bytes();
-    while !rest.is_empty() {
-        match sys::write(1, rest) {
-            Ok(0) => return,
-            Ok(n) => rest = &rest[n.min(rest.len())..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => return,
-        }
-    }
+    let _ = write_all(1, text.as_bytes(), sys::write);
 }
 
 /// A line built on the stack: no allocation while logging. Text past
@@ -239,13 +238,13 @@ impl Log for Logger {
     }
 
     fn log(&self, record: &Record) {
-        if !self.enabled(record.metadata()) {
+        let wanted = match self {
+            Logger::Level => record.level() <= log::max_level(),
+            // matches() checks enabled() itself.
+            Logger::Filter(filter) => filter.matches(record),
+        };
+        if !wanted {
             return;
-        }
-        if let Logger::Filter(filter) = self {
-            if !filter.matches(record) {
-                return;
-            }
         }
         let prefix = match record.level() {
             Level::Error => "pidone: ",
