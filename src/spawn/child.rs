@@ -124,11 +124,11 @@ impl Terminal {
     pub(super) fn now() -> Terminal {
         // tcgetpgrp(3) answers only for the caller's controlling terminal
         // (ENOTTY for any other), in the foreground or not.
-        let tty = (0..=2).find(|&fd| sys::terminal_foreground(fd).is_some());
+        let foreground = (0..=2).find_map(|fd| Some((fd, sys::terminal_foreground(fd)?)));
         let my_group = unistd::getpgrp().as_raw();
         Terminal {
-            tty,
-            take: tty.and_then(sys::terminal_foreground) == Some(my_group),
+            tty: foreground.map(|(fd, _)| fd),
+            take: foreground.is_some_and(|(_, group)| group == my_group),
             // getpgrp() is 0 when the group's leader is outside pidone's
             // PID namespace (pid_namespaces(7)). That matters only with a
             // terminal at hand.
