@@ -46,9 +46,10 @@ pub(crate) fn stat(pid: i32) -> Option<Stat> {
 
 /// The children of `parent`: from the kernel's per-task children lists
 /// (`/proc/PID/task/TID/children`, proc(5)), whose cost grows with the tree
-/// rather than with the host, or from a scan of all of /proc where the
-/// kernel has no such lists.
-pub(crate) fn children(parent: i32) -> Vec<i32> {
+/// rather than with the host, or where the kernel has no such lists from
+/// `scan`, a table of all of /proc read once for a whole walk (on the first
+/// call that needs it).
+pub(crate) fn children(parent: i32, scan: &mut Option<Vec<Stat>>) -> Vec<i32> {
     let Ok(tasks) = fs::read_dir(format!("/proc/{parent}/task")) else {
         return Vec::new();
     };
@@ -64,7 +65,12 @@ pub(crate) fn children(parent: i32) -> Vec<i32> {
         }
     }
     if !lists {
-        found = all().filter(|p| p.ppid == parent).map(|p| p.pid).collect();
+        let table = scan.get_or_insert_with(|| all().collect());
+        found = table
+            .iter()
+            .filter(|p| p.ppid == parent)
+            .map(|p| p.pid)
+            .collect();
     }
     found
 }

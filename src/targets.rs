@@ -195,8 +195,9 @@ fn descendants(me: i32) -> Option<Vec<Process>> {
     let mut found: Vec<Process> = Vec::new();
     let mut seen = HashSet::new();
     let mut parents = vec![me];
+    let mut scan = None;
     while let Some(parent) = parents.pop() {
-        for pid in procfs::children(parent) {
+        for pid in procfs::children(parent, &mut scan) {
             // A process re-parented during the walk may be listed twice.
             if !seen.insert(pid) {
                 continue;
