@@ -28,6 +28,8 @@ pub(crate) struct JobControl {
     shares_group: bool,
     /// pidone is its namespace's init: nobody would continue it.
     is_init: bool,
+    /// The child is stopped (its last status change was a stop).
+    stopped: bool,
 }
 
 impl JobControl {
@@ -37,6 +39,7 @@ impl JobControl {
             own_group: child.is_some_and(|c| c.own_group),
             shares_group: child.is_some_and(|c| !c.own_group),
             is_init,
+            stopped: false,
         }
     }
 
@@ -44,12 +47,23 @@ impl JobControl {
     /// stops too, so the shell sees its job stop and can continue it.
     /// Elsewhere (PID 1, a session leader) nobody would ever continue
     /// pidone, and it stays put.
-    pub fn child_stopped(&self, signo: i32) {
+    pub fn child_stopped(&mut self, signo: i32) {
         log::debug!("child stopped by {}", signals::name(signo));
+        self.stopped = true;
         let from_terminal = matches!(signo, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU);
         if from_terminal && !self.is_init && in_shell_job() {
             let _ = sys::kill(std::process::id() as i32, libc::SIGSTOP);
         }
+    }
+
+    /// The child was continued.
+    pub fn child_continued(&mut self) {
+        self.stopped = false;
+    }
+
+    /// Whether the child is stopped now, as far as its status changes say.
+    pub fn child_is_stopped(&self) -> bool {
+        self.stopped
     }
 
     /// pidone got SIGCONT: if its group holds the terminal now (the shell

@@ -14,7 +14,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -82,6 +82,9 @@ impl fmt::Display for SpawnError {
                 write!(f, "cannot run the command: {what} contains a NUL byte")
             }
             SpawnError::Pipe(e) => write!(f, "failed to create a pipe: {}", e.desc()),
+            SpawnError::Fork(Errno::EAGAIN) => f.write_str(
+                "failed to fork: the process limit is reached (RLIMIT_NPROC, or the pids cgroup's pids.max)",
+            ),
             SpawnError::Fork(e) => write!(f, "failed to fork: {}", e.desc()),
             SpawnError::Cwd { command, errno } => write!(
                 f,
@@ -128,33 +131,21 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, Spa
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     plan.cwd = leave_cwd();
 
-    let report = write_end.as_raw_fd();
-    // qemu-user, for one, refuses CLONE_VM without a thread: then a plain
-    // fork does the same, copying what it must.
-    let started = match clone_vfork(&mut plan, report, libc::CLONE_PIDFD) {
-        Err(Errno::EINVAL) => match clone_vfork(&mut plan, report, 0) {
-            Err(Errno::EINVAL) => fork_exec(&mut plan, report),
-            other => other,
-        },
-        other => other,
-    };
+    let started = fork_exec(&mut plan, write_end.as_raw_fd());
     // The child has its own copy (or none is coming). Closed by number: with
     // stdio closed it may be 0, 1 or 2, which release_inherited keeps.
     if let Some(cwd) = plan.cwd.take() {
         let _ = unistd::close(cwd);
     }
-    let (child, pidfd) = match started {
-        Ok(started) => started,
+    let child = match started {
+        Ok(child) => child,
         Err(e) => {
             release_inherited(&[read_end.as_raw_fd()]);
             return Err(SpawnError::Fork(e));
         }
     };
     drop(write_end);
-    let process = match pidfd {
-        Some(pidfd) => Process::with_pidfd(child, pidfd),
-        None => Process::child(child),
-    };
+    let process = Process::child(child);
     release_inherited(&[read_end.as_raw_fd(), process.pidfd().unwrap_or(-1)]);
     match read_report(&read_end) {
         None => Ok(Child {
@@ -184,75 +175,18 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, Spa
     }
 }
 
-/// What the child gets through clone(2)'s argument.
-struct Start<'a> {
-    plan: &'a mut Plan,
-    report: RawFd,
-}
-
-/// The stack the child runs on until exec: a few frames of `exec_child`.
-const CHILD_STACK: usize = 32 * 1024;
-
-/// Starts the child as posix_spawn(3) does: clone(2) with CLONE_VM and
-/// CLONE_VFORK, so nothing of pidone's memory is copied (no page tables, no
-/// copy-on-write faults in either process) and pidone sleeps until the
-/// child has exec'd or exited. CLONE_PIDFD (Linux 5.2) returns the child's
-/// pidfd at once; older kernels ignore the flag and get `None`.
-///
-/// Sound because the child, sharing pidone's memory, runs only
-/// `exec_child`: async-signal-safe calls, no allocation, nothing of
-/// pidone's freed or dropped, and its own stack below. It shares no signal
-/// handlers (pidone has none, and CLONE_SIGHAND is not asked), descriptors
-/// or working directory with pidone.
-fn clone_vfork(
-    plan: &mut Plan,
-    report: RawFd,
-    pidfd_flag: libc::c_int,
-) -> Result<(i32, Option<OwnedFd>), Errno> {
-    extern "C" fn start(arg: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: `arg` is the `Start` below, alive and untouched by pidone,
-        // which is suspended until the child execs or exits (CLONE_VFORK).
-        let start = unsafe { &mut *arg.cast::<Start>() };
-        // SAFETY: we are the child clone(2) just made; exec_child never
-        // returns.
-        unsafe { exec_child(start.plan, start.report) }
-    }
-    let mut stack = std::mem::MaybeUninit::<[u8; CHILD_STACK]>::uninit();
-    // The stack grows down from its end, 16-byte aligned as the ABI asks.
-    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
-    let mut arg = Start { plan, report };
-    let mut pidfd: libc::c_int = -1;
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | pidfd_flag | libc::SIGCHLD;
-    // SAFETY: `start` runs on `stack`, which outlives the child's use of it
-    // (pidone waits for the exec); `arg` and `pidfd` are live locals; see
-    // the function's doc for why sharing the memory is sound.
-    let pid = unsafe {
-        libc::clone(
-            start,
-            top as *mut libc::c_void,
-            flags,
-            (&mut arg as *mut Start).cast(),
-            &mut pidfd as *mut libc::c_int,
-        )
-    };
-    if pid < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: with CLONE_PIDFD the kernel stored a new descriptor that only
-    // this function holds; without it `pidfd` stays -1.
-    let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
-    Ok((pid, pidfd))
-}
-
-/// The same with fork(2), where clone_vfork is refused.
-fn fork_exec(plan: &mut Plan, report: RawFd) -> Result<(i32, Option<OwnedFd>), Errno> {
+/// Forks the child, which runs `exec_child` in its own copy of pidone's
+/// memory: nothing it does can touch pidone's. Its pidfd is taken after,
+/// with pidfd_open (see `Process::child`), not with CLONE_PIDFD: one way to
+/// start, whatever a sandbox refuses.
+fn fork_exec(plan: &mut Plan, report: RawFd) -> Result<i32, Errno> {
     // SAFETY: pidone has no other thread, and the child runs only
     // `exec_child`, which makes async-signal-safe calls and ends in exec or
     // _exit.
     match unsafe { unistd::fork() }? {
         // SAFETY: we are the freshly forked child; exec_child never returns.
         ForkResult::Child => unsafe { exec_child(plan, report) },
-        ForkResult::Parent { child } => Ok((child.as_raw(), None)),
+        ForkResult::Parent { child } => Ok(child.as_raw()),
     }
 }
 
