@@ -228,35 +228,33 @@ impl<'a> Supervisor<'a> {
     /// Sleeps until a signal comes, the deadline passes, or it is time to
     /// look again after a failed wait.
     fn next_event(&mut self) -> Event {
-        let now = Instant::now();
         let deadline = self.state.deadline();
-        let retry = self.retry.then(|| now + RETRY);
-        let until = match (deadline, retry) {
-            (Some(d), Some(r)) => Some(d.min(r)),
-            (d, r) => d.or(r),
-        };
-        let timeout = until.map(|t| t.saturating_duration_since(now));
-        // Checked before waiting: a wait with a pending signal returns
-        // the signal, not a timeout, so under a steady stream of signals
-        // a deadline that only the wait could report would never pass.
-        if deadline.is_some_and(|d| d <= now) {
-            return Event::Deadline;
-        }
-        match sys::wait_signal(Mask::ALL, timeout) {
-            Ok(Some(info)) => return Event::Signal(info),
-            Ok(None) | Err(Errno::EINTR) => {}
-            Err(e) => {
-                // Nothing may make this loop spin: pause, then look at the
-                // children as a SIGCHLD would have made pidone do.
-                log::warn!("failed to wait for signals: {}", e.desc());
-                std::thread::sleep(RETRY);
-                self.retry = true;
+        let retry = self.retry.then(|| Instant::now() + RETRY);
+        loop {
+            let now = Instant::now();
+            // Checked before waiting: a wait with a pending signal returns
+            // the signal, not a timeout, so under a steady stream of
+            // signals a deadline that only the wait could report would
+            // never pass.
+            if deadline.is_some_and(|d| d <= now) {
+                return Event::Deadline;
             }
-        }
-        match deadline {
-            Some(d) if d <= Instant::now() => Event::Deadline,
-            _ if self.retry => Event::Retry,
-            _ => self.next_event(),
+            if retry.is_some_and(|r| r <= now) {
+                return Event::Retry;
+            }
+            let until = [deadline, retry].into_iter().flatten().min();
+            let timeout = until.map(|t| t.saturating_duration_since(now));
+            match sys::wait_signal(Mask::ALL, timeout) {
+                Ok(Some(info)) => return Event::Signal(info),
+                Ok(None) | Err(Errno::EINTR) => {}
+                Err(e) => {
+                    // Nothing may make this loop spin: pause, then look at
+                    // the children as a SIGCHLD would have made pidone do.
+                    log::warn!("failed to wait for signals: {}", e.desc());
+                    std::thread::sleep(RETRY);
+                    return Event::Retry;
+                }
+            }
         }
     }
 
