@@ -31,9 +31,9 @@ use crate::jobctl::JobControl;
 use crate::procfs;
 use crate::reap::{self, Status};
 use crate::signals::{self, Blocked};
-use crate::spawn::{self, Child, SpawnError};
+use crate::spawn::{self, SpawnError, Started};
 use crate::sys::{self, Mask, SigInfo};
-use crate::targets::{Leftover, Reached, Recipient, Scope, BLIND};
+use crate::targets::{Leftover, Reached, Scope, Target, BLIND};
 
 /// Runs `config` to its end and returns pidone's exit code, or the error
 /// that kept the command from starting. `blocked` proves every signal is
@@ -53,7 +53,7 @@ pub(crate) fn run(config: &Config, blocked: Blocked) -> Result<u8, SpawnError> {
 
 /// Supervises `child`, which the self-init entry forked from the program
 /// itself, to its end; returns the exit code.
-pub(crate) fn adopt(config: &Config, child: Child) -> u8 {
+pub(crate) fn adopt(config: &Config, child: Started) -> u8 {
     let prologue = prepare(config);
     log::info!("running the program as pid {}", child.process.pid);
     Supervisor::new(config, prologue, State::Running(child)).run()
@@ -103,7 +103,7 @@ fn prepare(config: &Config) -> Prologue {
 #[derive(Debug)]
 enum State {
     Paused,
-    Running(Child),
+    Running(Started),
     Draining { code: u8, deadline: Instant },
     Killing { code: u8, deadline: Instant },
 }
@@ -158,9 +158,10 @@ struct Tally {
 struct Supervisor<'a> {
     config: &'a Config,
     scope: Scope,
-    /// Who forwarded signals reach: decided at the start, changed once when
-    /// the main child is gone.
-    recipient: Recipient,
+    /// Who forwarded signals reach, if anyone: decided at the start,
+    /// changed once when the main child is gone (its pid and group may then
+    /// be anyone's).
+    forward: Option<Target>,
     jobs: JobControl,
     state: State,
     /// A signal to act on before waiting for the next (see `run`).
@@ -179,12 +180,11 @@ impl<'a> Supervisor<'a> {
         Supervisor {
             config,
             scope: prologue.scope,
-            recipient: Recipient::at_start(
-                config.forward,
-                child.is_some(),
-                child.is_some_and(|c| c.own_group),
-            ),
-            jobs: JobControl::new(child, prologue.scope.is_init()),
+            forward: match child {
+                Some(c) => Some(config.forward.at_start(c.terminal.own_group)),
+                None => (config.forward == Target::All).then_some(Target::All),
+            },
+            jobs: JobControl::new(child.map(|c| c.terminal), prologue.scope.is_init()),
             state,
             pending: prologue.pending,
             retry: false,
@@ -285,7 +285,7 @@ impl<'a> Supervisor<'a> {
     /// The main child is gone with `code`: its pid and group may be anyone's
     /// from now on. What remains is drained, unless `--no-drain`.
     fn main_exited(&mut self, code: u8, none_left: bool) -> ControlFlow<u8> {
-        self.recipient = self.recipient.after_main_child();
+        self.forward = self.forward.and_then(Target::after_main_child);
         if none_left || !self.config.drain {
             return ControlFlow::Break(code);
         }
@@ -332,9 +332,13 @@ impl<'a> Supervisor<'a> {
         // A stopped process cannot act on SIGTERM: wake it, as bash's
         // `kill` does for a stopped job and systemd for a unit's processes.
         let wake = to == libc::SIGTERM
-            && (self.recipient == Recipient::Everyone || self.jobs.child_is_stopped());
+            && (self.forward == Some(Target::All) || self.jobs.child_is_stopped());
         let (from, to_name) = (signals::name(signo), signals::name(to));
-        match self.recipient.send(self.scope, main, to, wake) {
+        let sent = match self.forward {
+            Some(target) => target.send(self.scope, main, to, wake),
+            None => Err(Errno::ESRCH),
+        };
+        match sent {
             Ok(()) if to == signo => log::debug!("forwarded {to_name}"),
             Ok(()) => log::debug!("forwarded {from} as {to_name}"),
             Err(Errno::ESRCH) => log::debug!("{to_name} not forwarded: no process to receive it"),

@@ -50,7 +50,7 @@ impl Process {
     /// Holds `pid`, which the caller knows to be its own un-reaped child:
     /// its number cannot be reused before pidone reaps it, so a pidfd
     /// opened now is race-free, and kill(2) is exact where there is none.
-    pub fn child(pid: i32) -> Process {
+    pub fn own(pid: i32) -> Process {
         Process {
             pid,
             pidfd: open_pidfd(pid),
@@ -319,48 +319,31 @@ fn descendants(me: i32) -> Vec<Leftover> {
     found
 }
 
-/// Who forwarded signals reach now. Decided once from `--forward` when the
-/// child starts, and changed once, when the main child is gone: its pid and
-/// group id may then be anyone's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Recipient {
-    /// The main child's process group (its id is the child's pid).
-    Group,
-    /// The main child alone.
-    Child,
-    /// Every process pidone may signal ([`Scope::signal_all`]).
-    Everyone,
-    /// Nobody: the signal is dropped.
-    Nobody,
-}
-
-impl Recipient {
-    /// The recipient while the main child runs. A child left in pidone's
-    /// own group (see `spawn::Child::own_group`) cannot be signalled as a
-    /// group without pidone signalling itself.
-    pub fn at_start(target: Target, has_child: bool, own_group: bool) -> Recipient {
-        match (target, has_child) {
-            (Target::All, _) => Recipient::Everyone,
-            (_, false) => Recipient::Nobody,
-            (Target::Group, true) if own_group => Recipient::Group,
-            (Target::Group | Target::Child, true) => Recipient::Child,
-        }
-    }
-
-    /// The recipient once the main child is gone: its group becomes "what
-    /// remains of pidone's processes", the child alone becomes nobody.
-    pub fn after_main_child(self) -> Recipient {
+impl Target {
+    /// Who forwarded signals reach while the main child runs. A child left
+    /// in pidone's own group (see `jobctl::Terminal::own_group`) cannot be
+    /// signalled as a group without pidone signalling itself.
+    pub(crate) fn at_start(self, own_group: bool) -> Target {
         match self {
-            Recipient::Group | Recipient::Everyone => Recipient::Everyone,
-            Recipient::Child | Recipient::Nobody => Recipient::Nobody,
+            Target::Group if !own_group => Target::Child,
+            other => other,
         }
     }
 
-    /// Sends `signo` to this recipient, each process woken with SIGCONT
-    /// after it when `wake`. `main` is the running main child, needed by
-    /// `Group` and `Child`. ESRCH when nobody received it, ENOENT when
-    /// pidone cannot see its descendants in /proc.
-    pub fn send(
+    /// Who they reach once the main child is gone: its group becomes "what
+    /// remains of pidone's processes", the child alone becomes nobody.
+    pub(crate) fn after_main_child(self) -> Option<Target> {
+        match self {
+            Target::Group | Target::All => Some(Target::All),
+            Target::Child => None,
+        }
+    }
+
+    /// Sends `signo`, each process woken with SIGCONT after it when
+    /// `wake`. `main` is the running main child, needed by `Group` and
+    /// `Child`. ESRCH when nobody received it, ENOENT when pidone cannot
+    /// see its descendants in /proc.
+    pub(crate) fn send(
         self,
         scope: Scope,
         main: Option<&Process>,
@@ -368,19 +351,19 @@ impl Recipient {
         wake: bool,
     ) -> Result<(), Errno> {
         let sent = match (self, main) {
-            (Recipient::Everyone, _) => {
+            (Target::All, _) => {
                 return match scope.signal_all(signo, wake, false) {
                     Reached::Blind => Err(Errno::ENOENT),
                     Reached::These(p) if p.is_empty() => Err(Errno::ESRCH),
                     _ => Ok(()),
                 }
             }
-            (Recipient::Child, Some(child)) => child.signal(signo),
-            (Recipient::Group, Some(child)) => to_group(child, signo),
+            (Target::Child, Some(child)) => child.signal(signo),
+            (Target::Group, Some(child)) => to_group(child, signo),
             _ => return Err(Errno::ESRCH),
         };
         if wake && sent.is_ok() {
-            let _ = Recipient::send(self, scope, main, libc::SIGCONT, false);
+            let _ = self.send(scope, main, libc::SIGCONT, false);
         }
         sent
     }

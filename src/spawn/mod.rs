@@ -1,5 +1,5 @@
 //! Starting the main child, and letting go of what pidone inherited for it.
-//! This is the parent's side of the fork; `child` is the other side.
+//! This is the parent's side of the fork; `exec` is the child's side.
 //!
 //! The child gets everything it needs built before the fork, ends in exec,
 //! and reports an exec failure as an errno over a close-on-exec pipe, so
@@ -20,10 +20,11 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::unistd::{self, ForkResult};
 
-mod child;
+mod exec;
 
-use child::{exec_child, restore_signals, Plan, Terminal};
+use exec::{exec_child, restore_signals, Plan};
 
+use crate::jobctl::Terminal;
 use crate::signals::{printable, Blocked};
 use crate::sys;
 use crate::targets::Process;
@@ -32,20 +33,13 @@ use crate::targets::Process;
 /// could not go back to the caller's working directory.
 const CWD_FAILED: i32 = -1;
 
-/// The running main child.
+/// The main child, as started.
 #[derive(Debug)]
-pub(crate) struct Child {
+pub(crate) struct Started {
     /// The child itself; its pid is also its process group's id.
     pub process: Process,
-    /// pidone's controlling terminal (on stdin, stdout or stderr), if it
-    /// has one, for job control.
-    pub tty: Option<RawFd>,
-    /// It leads a process group of its own. Not so when pidone has a
-    /// terminal and its own group lies outside its PID namespace
-    /// (`unshare --pid --fork` typed in a shell): pidone cannot tell whether
-    /// that group holds the terminal, so the child stays in it rather than
-    /// risk a background group that stops at its first read.
-    pub own_group: bool,
+    /// Where it stands towards pidone's terminal, for job control.
+    pub terminal: Terminal,
 }
 
 /// Why the child could not be started.
@@ -126,7 +120,7 @@ impl SpawnError {
 /// working directory pidone was started in. pidone itself is in `/` and
 /// holds none of its inherited descriptors afterwards (see
 /// [`release_inherited`]), whether or not the child could start.
-pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, SpawnError> {
+pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Started, SpawnError> {
     let mut plan = Plan::new(command, blocked)?;
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     plan.cwd = leave_cwd();
@@ -145,13 +139,12 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, Spa
         }
     };
     drop(write_end);
-    let process = Process::child(child);
+    let process = Process::own(child);
     release_inherited(&[read_end.as_raw_fd(), process.pidfd().unwrap_or(-1)]);
     match read_report(&read_end) {
-        None => Ok(Child {
+        None => Ok(Started {
             process,
-            tty: plan.terminal.tty,
-            own_group: plan.terminal.own_group,
+            terminal: plan.terminal,
         }),
         Some((errno, index)) => {
             // The child has _exit'ed (or is about to): collect it now so it
@@ -293,7 +286,7 @@ fn read_report(pipe: &OwnedFd) -> Option<(Errno, i32)> {
 /// `/` and closed every descriptor above stderr (the program's files and
 /// sockets stay the child's alone). When fork fails, the program's signal
 /// state is back as it was before `blocked`.
-pub(crate) fn fork_program(blocked: Blocked) -> Result<Option<Child>, Errno> {
+pub(crate) fn fork_program(blocked: Blocked) -> Result<Option<Started>, Errno> {
     let terminal = Terminal::now();
     // SAFETY: the caller checked that the process has one thread; the
     // child only returns into the program, which is sound without others.
@@ -305,13 +298,9 @@ pub(crate) fn fork_program(blocked: Blocked) -> Result<Option<Child>, Errno> {
             Ok(None)
         }
         ForkResult::Parent { child } => {
-            let process = Process::child(child.as_raw());
+            let process = Process::own(child.as_raw());
             let_go(&[process.pidfd().unwrap_or(-1)]);
-            Ok(Some(Child {
-                process,
-                tty: terminal.tty,
-                own_group: terminal.own_group,
-            }))
+            Ok(Some(Started { process, terminal }))
         }
     }
 }
