@@ -29,6 +29,7 @@ mod jobctl;
 mod logging;
 mod procfs;
 mod reap;
+mod reasons;
 mod selfinit;
 pub mod signals;
 mod spawn;

@@ -13,8 +13,8 @@ use crate::sys;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Exited(i32),
-    /// Ended by a signal.
-    Signaled(i32),
+    /// Ended by a signal; true if it dumped core.
+    Signaled(i32, bool),
     Stopped(i32),
     Continued,
 }
@@ -25,7 +25,7 @@ impl Status {
         if libc::WIFEXITED(raw) {
             Status::Exited(libc::WEXITSTATUS(raw))
         } else if libc::WIFSIGNALED(raw) {
-            Status::Signaled(libc::WTERMSIG(raw))
+            Status::Signaled(libc::WTERMSIG(raw), libc::WCOREDUMP(raw))
         } else if libc::WIFSTOPPED(raw) {
             Status::Stopped(libc::WSTOPSIG(raw))
         } else {
@@ -38,7 +38,7 @@ impl Status {
     pub fn exit_code(self) -> Option<u8> {
         match self {
             Status::Exited(code) => Some(code as u8),
-            Status::Signaled(signo) => Some((128 + signo).min(255) as u8),
+            Status::Signaled(signo, _) => Some((128 + signo).min(255) as u8),
             Status::Stopped(_) | Status::Continued => None,
         }
     }
@@ -54,6 +54,8 @@ pub struct Reaped {
     /// waitpid(2) failed for another reason: what is ready may not all
     /// have been collected, and no SIGCHLD will say so again.
     pub retry: bool,
+    /// Orphans that died of SIGKILL: the OOM killer's, perhaps.
+    pub killed: Vec<i32>,
 }
 
 /// Collects every child that has exited, not only the one that raised
@@ -83,6 +85,9 @@ pub fn reap_ready(main: Option<i32>, warn_orphans: bool) -> Reaped {
                 if Some(pid) == main {
                     reaped.main = Some(note_main(pid, status));
                 } else {
+                    if let Status::Signaled(libc::SIGKILL, _) = status {
+                        reaped.killed.push(pid);
+                    }
                     if warn_orphans {
                         log::warn!("reaped orphan pid {pid}, which {}", describe(status));
                     } else {
@@ -113,10 +118,11 @@ fn note_main(pid: i32, status: Status) -> Status {
     status
 }
 
-fn describe(status: Status) -> String {
+/// "exited with 3", "was killed by SIGSEGV": what happened to a child.
+pub(crate) fn describe(status: Status) -> String {
     match status {
         Status::Exited(code) => format!("exited with {code}"),
-        Status::Signaled(signo) => format!("was killed by {}", signals::name(signo)),
+        Status::Signaled(signo, _) => format!("was killed by {}", signals::name(signo)),
         Status::Stopped(signo) => format!("was stopped by {}", signals::name(signo)),
         Status::Continued => "was continued".to_owned(),
     }
@@ -136,6 +142,10 @@ mod tests {
             Some(139)
         );
         assert_eq!(Status::from_raw(64).exit_code(), Some(192));
+        assert_eq!(
+            Status::from_raw(libc::SIGSEGV | 0x80),
+            Status::Signaled(libc::SIGSEGV, true)
+        );
     }
 
     #[test]

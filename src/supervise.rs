@@ -30,6 +30,7 @@ use crate::cli::Config;
 use crate::jobctl::JobControl;
 use crate::procfs;
 use crate::reap::{self, Status};
+use crate::reasons::Reasons;
 use crate::signals::{self, Blocked};
 use crate::spawn::{self, SpawnError, Started};
 use crate::sys::{self, Mask, SigInfo};
@@ -155,6 +156,16 @@ struct Tally {
     killed: Option<(usize, usize)>,
 }
 
+impl Tally {
+    /// How many processes the drain ended, and how many of them it killed
+    /// (those killed at once with --grace 0, or that appeared after the
+    /// SIGTERM, count as both); `None` when not counted.
+    fn counts(&self) -> Option<(usize, usize)> {
+        let (old, late) = self.killed.unwrap_or((0, 0));
+        Some((self.termed.as_ref()?.len() + late, old + late))
+    }
+}
+
 struct Supervisor<'a> {
     config: &'a Config,
     scope: Scope,
@@ -169,6 +180,8 @@ struct Supervisor<'a> {
     /// A wait failed: look again after [`RETRY`].
     retry: bool,
     tally: Tally,
+    /// Why the command ended: what to say, and the termination message.
+    reasons: Reasons,
 }
 
 impl<'a> Supervisor<'a> {
@@ -189,6 +202,7 @@ impl<'a> Supervisor<'a> {
             pending: prologue.pending,
             retry: false,
             tally: Tally::default(),
+            reasons: Reasons::new(),
         }
     }
 
@@ -266,11 +280,15 @@ impl<'a> Supervisor<'a> {
         };
         let reaped = reap::reap_ready(main, self.config.warn_orphans);
         self.retry = reaped.retry;
+        if main.is_some() {
+            self.reasons.orphans_killed(&reaped.killed);
+        }
         match reaped.main {
             Some(Status::Stopped(signo)) => self.jobs.child_stopped(signo),
             Some(Status::Continued) => self.jobs.child_continued(),
             Some(status) => {
                 if let Some(code) = status.exit_code() {
+                    self.reasons.command_ended(main.unwrap_or(0), status);
                     return self.main_exited(code, reaped.none_left);
                 }
             }
@@ -319,6 +337,7 @@ impl<'a> Supervisor<'a> {
             self.jobs.continued(child.pid);
         }
         if self.jobs.child_has_it(&info) {
+            self.reasons.sent(signo);
             log::debug!(
                 "{} came from the terminal to the child too",
                 signals::name(signo)
@@ -338,6 +357,9 @@ impl<'a> Supervisor<'a> {
             Some(target) => target.send(self.scope, main, to, wake),
             None => Err(Errno::ESRCH),
         };
+        if sent.is_ok() {
+            self.reasons.sent(to);
+        }
         match sent {
             Ok(()) if to == signo => log::debug!("forwarded {to_name}"),
             Ok(()) => log::debug!("forwarded {from} as {to_name}"),
@@ -360,7 +382,7 @@ impl<'a> Supervisor<'a> {
             self.tally.termed = Some(HashSet::new());
             return self.escalate("--grace is 0");
         }
-        let count = log::log_enabled!(log::Level::Info);
+        let count = log::log_enabled!(log::Level::Info) || self.config.termination_log.is_some();
         match self.scope.signal_all(libc::SIGTERM, true, count) {
             Reached::Blind => return self.leave_the_rest(code),
             Reached::Everyone => log::info!(
@@ -389,7 +411,7 @@ impl<'a> Supervisor<'a> {
         log::info!("{why}: killing what remains");
         let deadline = after(KILL_WAIT);
         self.state = State::Killing { code, deadline };
-        let count = log::log_enabled!(log::Level::Info);
+        let count = log::log_enabled!(log::Level::Info) || self.config.termination_log.is_some();
         match self.scope.kill_all(count, deadline) {
             Reached::Blind => return self.leave_the_rest(code),
             Reached::Everyone => self.tally.killed = None,
@@ -444,28 +466,23 @@ impl<'a> Supervisor<'a> {
 
     /// The exit code for `code`, after `-e`.
     fn finish(self, code: u8) -> u8 {
-        match (&self.tally.termed, self.tally.killed) {
-            (None, _) if self.state.code().is_some() => log::info!(
+        match self.tally.counts() {
+            None if self.state.code().is_some() => log::info!(
                 "drained every other process of the namespace after the main child exited (without /proc pidone cannot count them)"
             ),
-            // Killed at once (--grace 0) or appeared after the SIGTERM:
-            // drained too, and killed.
-            (Some(termed), killed) => {
-                let (old, late) = killed.unwrap_or((0, 0));
-                let drained = termed.len() + late;
-                if drained > 0 {
-                    log::info!(
-                        "drained {} after the main child exited; {} had to be killed",
-                        processes(drained),
-                        old + late
-                    );
-                }
-            }
+            Some((drained, killed)) if drained > 0 => log::info!(
+                "drained {} after the main child exited; {killed} had to be killed",
+                processes(drained)
+            ),
             _ => {}
         }
         if self.config.success_codes.contains(&code) {
             log::info!("exit code {code} reported as 0 (-e)");
             return 0;
+        }
+        if let Some(path) = &self.config.termination_log {
+            let (command, drain) = (&self.config.command, self.tally.counts());
+            self.reasons.write_message(path, command, code, drain);
         }
         code
     }

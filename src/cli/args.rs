@@ -23,6 +23,7 @@ const SUCCESS_EXIT: &str = "success-exit";
 const WARN_ORPHANS: &str = "warn-orphans";
 const NO_DRAIN: &str = "no-drain";
 const PAUSE: &str = "pause";
+const TERMINATION_LOG: &str = "termination-log";
 const VERBOSE: &str = "verbose";
 const VERSION: &str = "version";
 const LICENSE: &str = "license";
@@ -42,6 +43,7 @@ pub(crate) struct Raw {
     pub warn_orphans: bool,
     pub no_drain: bool,
     pub pause: bool,
+    pub termination_log: Option<String>,
     pub verbose: u8,
     pub version: bool,
     pub license: bool,
@@ -74,6 +76,7 @@ impl Raw {
             warn_orphans: m.get_flag(WARN_ORPHANS),
             no_drain: m.get_flag(NO_DRAIN),
             pause: m.get_flag(PAUSE),
+            termination_log: text(TERMINATION_LOG),
             verbose: m.get_count(VERBOSE),
             version: m.get_flag(VERSION),
             license: m.get_flag(LICENSE),
@@ -175,6 +178,15 @@ pub(crate) fn command() -> Command {
                 .help("Run no command: reap orphans, exit 0 on SIGTERM or SIGINT"),
         )
         .arg(
+            Arg::new(TERMINATION_LOG)
+                .long("termination-log")
+                .value_name("PATH")
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value(super::DEFAULT_TERMINATION_LOG)
+                .help("When the command fails, say why in PATH (default /dev/termination-log) unless it holds a message already"),
+        )
+        .arg(
             Arg::new(VERBOSE)
                 .short('v')
                 .long("verbose")
@@ -217,6 +229,7 @@ mod tests {
             "-w",
             "--no-drain",
             "-P",
+            "--termination-log",
             "-vv",
             "-V",
             "-l",
@@ -240,6 +253,7 @@ mod tests {
                 warn_orphans: true,
                 no_drain: true,
                 pause: true,
+                termination_log: Some("/dev/termination-log".into()),
                 verbose: 2,
                 version: true,
                 license: true,

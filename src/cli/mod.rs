@@ -13,6 +13,7 @@ mod values;
 mod vars;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub(crate) use args::command;
@@ -55,6 +56,9 @@ pub struct Config {
     /// Drain the processes left when the main child exits; `--no-drain`
     /// turns it off.
     pub drain: bool,
+    /// Where to write the termination message when the command fails
+    /// (`--termination-log`), unless the file holds one already.
+    pub termination_log: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             grace: DEFAULT_GRACE,
             pause: false,
             drain: true,
+            termination_log: None,
         }
     }
 }
@@ -79,6 +84,10 @@ impl Default for Config {
 /// The default `--grace`: well inside Docker's 10 s stop timeout, leaving
 /// the main child time of its own to stop first.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// Where Kubernetes looks for a container's termination message unless its
+/// `terminationMessagePath` says otherwise.
+pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -233,6 +242,16 @@ fn configure(raw: Raw, env: &Env) -> Result<Parsed, UsageError> {
             env.boolean("PIDONE_NO_DRAIN")
         }])?
         .unwrap_or(false),
+        termination_log: first(&[
+            &|| {
+                flag_value(
+                    "--termination-log",
+                    &raw.termination_log,
+                    values::absolute_path,
+                )
+            },
+            &|| variable_value(env, "PIDONE_TERMINATION_LOG", values::absolute_path),
+        ])?,
         command: raw.command,
     })))
 }

@@ -43,6 +43,11 @@ pub enum ValueError {
         /// env_filter's complaint.
         why: String,
     },
+    /// `--termination-log`: not an absolute path.
+    Path {
+        /// The value as given.
+        text: String,
+    },
 }
 
 /// What is wrong with a duration.
@@ -99,6 +104,9 @@ impl fmt::Display for ValueError {
             ValueError::Rewrite(e) => e.fmt(f),
             ValueError::LogSpec { spec, why } => {
                 write!(f, "'{}': {why}", printable(spec))
+            }
+            ValueError::Path { text } => {
+                write!(f, "'{}' is not an absolute path", printable(text))
             }
         }
     }
@@ -168,6 +176,17 @@ pub fn death_signal(text: &str) -> Result<i32, ValueError> {
         signo @ (libc::SIGKILL | libc::SIGSTOP) => Err(ValueError::DeathSignal(signo)),
         signo => Ok(signo),
     }
+}
+
+/// An absolute path: pidone works in `/`, so a relative one would not mean
+/// what it meant where pidone was started.
+pub fn absolute_path(text: &str) -> Result<std::path::PathBuf, ValueError> {
+    if !text.starts_with('/') {
+        return Err(ValueError::Path {
+            text: text.to_owned(),
+        });
+    }
+    Ok(text.into())
 }
 
 /// An env_logger filter (`PIDONE_LOG`), checked here so that a bad one is a

@@ -73,6 +73,11 @@ pub const VARIABLES: &[Variable] = &[
     own("PIDONE_WARN_ORPHANS", "--warn-orphans", "A boolean; as --warn-orphans."),
     own("PIDONE_NO_DRAIN", "--no-drain", "A boolean; as --no-drain."),
     own("PIDONE_PAUSE", "--pause", "A boolean; as --pause."),
+    own(
+        "PIDONE_TERMINATION_LOG",
+        "--termination-log",
+        "As --termination-log=PATH.",
+    ),
     own("PIDONE_VERBOSE", "--verbose", "A number: how many times -v."),
     own(
         "PIDONE_LOG",
