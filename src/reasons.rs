@@ -15,6 +15,8 @@ use std::io::{self, Write as _};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+
 use crate::reap::{self, Status};
 use crate::signals;
 
@@ -120,7 +122,11 @@ impl Reasons {
         match write_if_empty(path, self.message(command, code, drain).as_bytes()) {
             Ok(true) => log::info!("wrote the termination message to {shown}"),
             Ok(false) => log::info!("left {shown} as it was: it holds a message already"),
-            Err(e) => log::warn!("failed to write the termination message to {shown}: {e}"),
+            Err(e) => {
+                let why = e.raw_os_error().map(|n| Errno::from_raw(n).desc());
+                let why = why.map_or_else(|| e.to_string(), str::to_owned);
+                log::warn!("failed to write the termination message to {shown}: {why}");
+            }
         }
     }
 

@@ -101,6 +101,25 @@ while :; do sleep 1000 & wait $!; done
 "#;
 const CLEANUP_DONE: &str = "cleanup-begin\ncleanup-end\n";
 
+/// Holds ever more memory, past any small limit: a 300 MB stream read into
+/// a shell variable.
+const HOG: &str = r#"#!/bin/sh
+x=$(head -c 300000000 /dev/zero | tr '\0' a)
+echo "still here, holding ${#x} bytes"
+"#;
+
+/// Leaves /e2e/hog behind as an orphan, and runs on.
+const ORPHAN_HOG: &str = r#"#!/bin/sh
+(/e2e/hog &)
+echo ready
+while :; do sleep 1000 & wait $!; done
+"#;
+
+/// The memory limit of the out-of-memory tests, as `docker run` takes it
+/// and as pidone names it.
+const LIMIT_ARGS: [&str; 4] = ["--memory", "64m", "--memory-swap", "64m"];
+const OOM: &str = "was killed by SIGKILL: out of memory (the container's limit is 64 MiB; the kernel's OOM killer ran 1 time)";
+
 /// Stand-in for cargo in the build stage of `Dockerfile.example`.
 const STUB_CARGO: &str = r#"#!/bin/sh
 want="build --release --locked --target x86_64-unknown-linux-musl"
@@ -341,6 +360,8 @@ impl Fixture {
             ("e2e/orphans", ORPHANS),
             ("e2e/drain", DRAIN),
             ("e2e/worker", WORKER),
+            ("e2e/hog", HOG),
+            ("e2e/orphan-hog", ORPHAN_HOG),
         ];
         for (path, text) in scripts {
             write_executable(&rootfs.join(path), text.as_bytes()).map_err(io(path))?;
@@ -766,6 +787,96 @@ fn docker_stop_lets_a_detached_worker_finish_its_cleanup() {
     );
     assert_eq!(stopped.code, 0, "the main command's code");
     assert!(stopped.elapsed < PROMPT, "stopped in {:?}", stopped.elapsed);
+}
+
+// ---------------------------------------------------------------------------
+// Why the command ended: out of memory under `docker run --memory`
+
+/// `docker run` with the memory limit and `args`, in the foreground.
+fn run_limited(t: &Test, role: &str, args: &[&str]) -> (Container, Outcome) {
+    let full = [&LIMIT_ARGS[..], args].concat();
+    Container::run(&t.docker, t.container_name(role), &full)
+}
+
+#[test]
+fn out_of_memory_is_named_and_the_exit_code_kept() {
+    let Some(t) = begin("out_of_memory_is_named_and_the_exit_code_kept") else {
+        return;
+    };
+    // As PID 1, with a termination-log file mounted where the kubelet
+    // mounts it, and pidone told so by its variable.
+    let message = t.fx.dir.join("termination-log");
+    fs::write(&message, "").expect("termination-log file");
+    let mount = format!("{}:/dev/termination-log", message.display());
+    let args = [
+        "-v",
+        &mount,
+        "-e",
+        "PIDONE_TERMINATION_LOG=/dev/termination-log",
+        &t.fx.app,
+        "/e2e/hog",
+    ];
+    let (pid1, out) = run_limited(&t, "pid1", &args);
+    assert_eq!(out.code(), Some(137), "{out}");
+    let logs = pid1.logs();
+    let said = logs
+        .lines()
+        .filter(|l| l.starts_with("pidone: "))
+        .collect::<Vec<_>>();
+    assert_eq!(said.len(), 1, "{logs}");
+    assert!(
+        said[0].starts_with("pidone: warning: the command (pid "),
+        "{logs}"
+    );
+    assert!(said[0].ends_with(&format!(") {OOM}")), "{logs}");
+    assert!(!logs.contains("still here"), "{logs}");
+    let text = fs::read_to_string(&message).unwrap_or_default();
+    assert!(text.starts_with("The command '/e2e/hog' (pid "), "{text:?}");
+    assert!(
+        text.contains(&format!(") {OOM}.\npidone exited with 137.")),
+        "{text:?}"
+    );
+
+    // As a subreaper under a shell, with --termination-log's default path.
+    let script = "/usr/local/bin/pidone --termination-log /e2e/hog; echo \"pidone exited with $?\"; cat /dev/termination-log";
+    let args = ["--entrypoint", "sh", &t.fx.app, "-c", script];
+    let (sub, out) = run_limited(&t, "subreaper", &args);
+    assert_eq!(out.code(), Some(0), "{out}");
+    let logs = sub.logs();
+    assert!(logs.contains("pidone exited with 137\n"), "{logs}");
+    assert!(logs.contains(&format!(") {OOM}\n")), "{logs}");
+    assert!(
+        logs.contains(&format!(") {OOM}.\npidone exited with 137.")),
+        "{logs}"
+    );
+}
+
+#[test]
+fn an_orphan_killed_for_memory_is_named_while_the_command_runs_on() {
+    let Some(t) = begin("an_orphan_killed_for_memory_is_named_while_the_command_runs_on") else {
+        return;
+    };
+    let d = &t.docker;
+    let subreaper = "/usr/local/bin/pidone /e2e/orphan-hog";
+    let modes: [(&str, &[&str]); 2] = [
+        ("pid1", &[&t.fx.app, "/e2e/orphan-hog"]),
+        (
+            "subreaper",
+            &["--entrypoint", "sh", &t.fx.app, "-c", subreaper],
+        ),
+    ];
+    for (role, args) in modes {
+        let full = [&["-d"][..], &LIMIT_ARGS[..], args].concat();
+        let c = Container::run(d, t.container_name(role), &full).0;
+        let logs = c.wait_for_log("pidone: warning: the orphan pid ");
+        assert!(logs.contains(&format!(" {OOM}\n")), "{role}:\n{logs}");
+        assert_eq!(c.inspect("{{.State.Running}}"), "true", "{role}:\n{logs}");
+        // docker stop: SIGTERM through pidone, which says nothing new.
+        let stopped = c.stop();
+        assert_eq!(stopped.code, 143, "{role}:\n{}", c.logs());
+        let logs = c.logs();
+        assert_eq!(logs.matches("pidone: ").count(), 1, "{role}:\n{logs}");
+    }
 }
 
 // ---------------------------------------------------------------------------
