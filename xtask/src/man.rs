@@ -29,6 +29,7 @@ pub const OPTION_VARIABLES: &[(&str, Option<&str>)] = &[
     ("success-exit", Some("PIDONE_SUCCESS_EXIT")),
     ("warn-orphans", Some("PIDONE_WARN_ORPHANS")),
     ("no-drain", Some("PIDONE_NO_DRAIN")),
+    ("termination-log", Some("PIDONE_TERMINATION_LOG")),
     ("pause", Some("PIDONE_PAUSE")),
     ("verbose", Some("PIDONE_VERBOSE")),
     ("version", None),
