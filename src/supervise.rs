@@ -104,15 +104,29 @@ fn prepare(config: &Config) -> Prologue {
 enum State {
     Paused,
     Running(Started),
-    Draining { code: u8, deadline: Instant },
-    Killing { code: u8, deadline: Instant },
+    /// `--wait-all`: the main child is gone, the rest runs on.
+    Waiting {
+        code: u8,
+    },
+    /// `asked`: a stop request has come for this drain already.
+    Draining {
+        code: u8,
+        deadline: Instant,
+        asked: bool,
+    },
+    Killing {
+        code: u8,
+        deadline: Instant,
+    },
 }
 
 impl State {
     /// The code pidone will exit with once no child is left, if known.
     fn code(&self) -> Option<u8> {
         match self {
-            State::Draining { code, .. } | State::Killing { code, .. } => Some(*code),
+            State::Waiting { code }
+            | State::Draining { code, .. }
+            | State::Killing { code, .. } => Some(*code),
             State::Paused | State::Running(_) => None,
         }
     }
@@ -120,7 +134,7 @@ impl State {
     fn deadline(&self) -> Option<Instant> {
         match self {
             State::Draining { deadline, .. } | State::Killing { deadline, .. } => Some(*deadline),
-            State::Paused | State::Running(_) => None,
+            State::Paused | State::Running(_) | State::Waiting { .. } => None,
         }
     }
 }
@@ -168,6 +182,8 @@ struct Supervisor<'a> {
     pending: Option<i32>,
     /// A wait failed: look again after [`RETRY`].
     retry: bool,
+    /// A stop request held back by `--stop-delay`, and when it goes out.
+    delayed: Option<(SigInfo, Instant)>,
     tally: Tally,
 }
 
@@ -188,6 +204,7 @@ impl<'a> Supervisor<'a> {
             state,
             pending: prologue.pending,
             retry: false,
+            delayed: None,
             tally: Tally::default(),
         }
     }
@@ -211,8 +228,9 @@ impl<'a> Supervisor<'a> {
                 Event::Signal(info) if info.signo == libc::SIGCHLD => self.reap(),
                 Event::Retry => self.reap(),
                 Event::Signal(info) => self.on_signal(info),
-                Event::Deadline => match self.state {
-                    State::Killing { .. } => self.give_up(&format!(
+                Event::Deadline => match (&self.state, self.delayed.take()) {
+                    (State::Running(_), Some((info, _))) => self.forward(info),
+                    (State::Killing { .. }, _) => self.give_up(&format!(
                         "still there {} s after SIGKILL",
                         KILL_WAIT.as_secs()
                     )),
@@ -228,7 +246,7 @@ impl<'a> Supervisor<'a> {
     /// Sleeps until a signal comes, the deadline passes, or it is time to
     /// look again after a failed wait.
     fn next_event(&mut self) -> Event {
-        let deadline = self.state.deadline();
+        let deadline = self.state.deadline().or(self.delayed.map(|(_, at)| at));
         let retry = self.retry.then(|| Instant::now() + RETRY);
         loop {
             let now = Instant::now();
@@ -286,10 +304,17 @@ impl<'a> Supervisor<'a> {
     /// from now on. What remains is drained, unless `--no-drain`.
     fn main_exited(&mut self, code: u8, none_left: bool) -> ControlFlow<u8> {
         self.forward = self.forward.and_then(Target::after_main_child);
+        self.delayed = None;
         if none_left || !self.config.drain {
             return ControlFlow::Break(code);
         }
-        self.start_drain(code)
+        if self.config.wait_all {
+            log::info!("waiting for every other process to end (--wait-all)");
+            self.forward = Some(Target::All);
+            self.state = State::Waiting { code };
+            return ControlFlow::Continue(());
+        }
+        self.start_drain(code, false)
     }
 
     /// A signal for pidone.
@@ -303,14 +328,51 @@ impl<'a> Supervisor<'a> {
         }
         log::debug!("received {} from pid {}", signals::name(signo), info.pid);
         if matches!(signo, libc::SIGTERM | libc::SIGINT) {
-            let during = format!("{} during the drain", signals::name(signo));
-            match self.state {
-                State::Paused => return self.start_drain(0),
-                State::Draining { .. } => return self.escalate(&during),
-                State::Killing { .. } => return self.give_up(&during),
-                State::Running(_) => {}
+            if let Some(next) = self.stop_requested(info) {
+                return next;
             }
         }
+        self.forward(info)
+    }
+
+    /// A stop request (SIGTERM or SIGINT, before any rewrite): what it
+    /// does depends on the state. `None`: forward it as any other signal.
+    fn stop_requested(&mut self, info: SigInfo) -> Option<ControlFlow<u8>> {
+        let name = signals::name(info.signo);
+        let again = format!("a second stop request ({name})");
+        let delay = self.config.stop_delay;
+        match &mut self.state {
+            State::Paused => Some(self.start_drain(0, true)),
+            State::Waiting { code } => {
+                let code = *code;
+                Some(self.start_drain(code, true))
+            }
+            // The first during a drain pidone started itself: forwarded,
+            // and the leftovers keep their grace period.
+            State::Draining { asked, .. } if !*asked => {
+                *asked = true;
+                None
+            }
+            State::Draining { .. } => Some(self.escalate(&again)),
+            State::Killing { .. } => Some(self.give_up(&again)),
+            State::Running(_) if self.delayed.is_none() && !delay.is_zero() => {
+                log::info!("{name} will be forwarded in {delay:?} (--stop-delay)");
+                self.delayed = Some((info, after(delay)));
+                Some(ControlFlow::Continue(()))
+            }
+            // A second one: the first goes out now, then this one.
+            State::Running(_) => {
+                if let Some((first, _)) = self.delayed.take() {
+                    let _ = self.forward(first);
+                }
+                None
+            }
+        }
+    }
+
+    /// Rewrites and forwards a signal pidone received.
+    fn forward(&mut self, info: SigInfo) -> ControlFlow<u8> {
+        let signo = info.signo;
         let main = match &self.state {
             State::Running(child) => Some(&child.process),
             _ => None,
@@ -351,10 +413,12 @@ impl<'a> Supervisor<'a> {
     /// The main child is gone (or pause mode was stopped) with `code`, and
     /// other processes may remain: SIGTERM them (then SIGCONT, so a stopped
     /// one can act on it) and start the grace period.
-    fn start_drain(&mut self, code: u8) -> ControlFlow<u8> {
+    /// `asked`: a stop request started it, so the next one ends it.
+    fn start_drain(&mut self, code: u8, asked: bool) -> ControlFlow<u8> {
         self.state = State::Draining {
             code,
             deadline: after(self.config.grace),
+            asked,
         };
         if self.config.grace.is_zero() {
             self.tally.termed = Some(HashSet::new());
