@@ -48,8 +48,14 @@ fn stop_delay_holds_back_a_stop_request_but_not_other_signals() {
             let out = p.finish();
             eprintln!("{mode:?}: {name} sent at 0, SIGUSR1 forwarded at {usr1:?}, {name} forwarded at {stop:?}, exit at {:?}", sent.elapsed());
             out.assert_code(0);
-            assert!(stop >= Duration::from_secs(1), "{name} after {stop:?}\n{out}");
-            assert!(stop < Duration::from_secs(15), "{name} after {stop:?}\n{out}");
+            assert!(
+                stop >= Duration::from_secs(1),
+                "{name} after {stop:?}\n{out}"
+            );
+            assert!(
+                stop < Duration::from_secs(15),
+                "{name} after {stop:?}\n{out}"
+            );
         }
     }
 }
