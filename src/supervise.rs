@@ -158,15 +158,35 @@ enum Event {
     Deadline,
 }
 
-/// What the drain did, for its summary: counted where pidone can list the
-/// processes (always as subreaper, with `-v` as PID 1).
+/// What the drain reached, for its summary: counted where pidone can list
+/// the processes (always as subreaper, with `-v` as PID 1). A process
+/// killed at once (`--grace 0`) or that appeared during the grace period
+/// counts as drained too, so the killed are always among the drained.
 #[derive(Debug, Default)]
 struct Tally {
-    /// Got SIGTERM; `None` when sent to everyone without counting.
-    termed: Option<HashSet<Leftover>>,
-    /// Got SIGKILL: how many had SIGTERM before, and how many appeared
-    /// after it; `None` when not counted.
-    killed: Option<(usize, usize)>,
+    drained: HashSet<Leftover>,
+    killed: usize,
+    /// Sent to every process of the namespace, uncounted.
+    uncounted: bool,
+}
+
+impl Tally {
+    /// Notes who a signal reached and returns how many; `None` when
+    /// pidone cannot see its descendants.
+    fn add(&mut self, reached: Reached) -> Option<usize> {
+        match reached {
+            Reached::Blind => None,
+            Reached::Everyone => {
+                self.uncounted = true;
+                Some(0)
+            }
+            Reached::These(these) => {
+                let n = these.len();
+                self.drained.extend(these);
+                Some(n)
+            }
+        }
+    }
 }
 
 struct Supervisor<'a> {
@@ -421,25 +441,23 @@ impl<'a> Supervisor<'a> {
             asked,
         };
         if self.config.grace.is_zero() {
-            self.tally.termed = Some(HashSet::new());
             return self.escalate("--grace is 0");
         }
         let count = log::log_enabled!(log::Level::Info);
-        match self.scope.signal_all(libc::SIGTERM, true, count) {
-            Reached::Blind => return self.leave_the_rest(code),
-            Reached::Everyone => log::info!(
-                "sent SIGTERM to every other process of the namespace; waiting up to {:?}",
-                self.config.grace
-            ),
-            Reached::These(termed) => {
-                log::info!(
-                    "sent SIGTERM to {}; waiting up to {:?}",
-                    processes(termed.len()),
-                    self.config.grace
-                );
-                self.tally.termed = Some(termed.into_iter().collect());
-            }
-        }
+        let Some(n) = self
+            .tally
+            .add(self.scope.signal_all(libc::SIGTERM, true, count))
+        else {
+            return self.leave_the_rest(code);
+        };
+        let whom = match self.tally.uncounted {
+            true => "every other process of the namespace".to_owned(),
+            false => processes(n),
+        };
+        log::info!(
+            "sent SIGTERM to {whom}; waiting up to {:?}",
+            self.config.grace
+        );
         // Some may have been gone already.
         self.reap()
     }
@@ -454,17 +472,9 @@ impl<'a> Supervisor<'a> {
         let deadline = after(KILL_WAIT);
         self.state = State::Killing { code, deadline };
         let count = log::log_enabled!(log::Level::Info);
-        match self.scope.kill_all(count, deadline) {
-            Reached::Blind => return self.leave_the_rest(code),
-            Reached::Everyone => self.tally.killed = None,
-            Reached::These(killed) => {
-                let termed = self.tally.termed.as_ref();
-                let old = killed
-                    .iter()
-                    .filter(|p| termed.is_some_and(|t| t.contains(p)))
-                    .count();
-                self.tally.killed = Some((old, killed.len() - old));
-            }
+        match self.tally.add(self.scope.kill_all(count, deadline)) {
+            None => return self.leave_the_rest(code),
+            Some(killed) => self.tally.killed += killed,
         }
         self.reap()
     }
@@ -508,24 +518,12 @@ impl<'a> Supervisor<'a> {
 
     /// The exit code for `code`, after `-e`.
     fn finish(self, code: u8) -> u8 {
-        match (&self.tally.termed, self.tally.killed) {
-            (None, _) if self.state.code().is_some() => log::info!(
-                "drained every other process of the namespace after the main child exited (without /proc pidone cannot count them)"
-            ),
-            // Killed at once (--grace 0) or appeared after the SIGTERM:
-            // drained too, and killed.
-            (Some(termed), killed) => {
-                let (old, late) = killed.unwrap_or((0, 0));
-                let drained = termed.len() + late;
-                if drained > 0 {
-                    log::info!(
-                        "drained {} after the main child exited; {} had to be killed",
-                        processes(drained),
-                        old + late
-                    );
-                }
-            }
-            _ => {}
+        let (drained, killed) = (self.tally.drained.len(), self.tally.killed);
+        if self.tally.uncounted {
+            log::info!("drained every other process of the namespace after the main child exited (without /proc pidone cannot count them)");
+        } else if drained > 0 {
+            let drained = processes(drained);
+            log::info!("drained {drained} after the main child exited; {killed} had to be killed");
         }
         if self.config.success_codes.contains(&code) {
             log::info!("exit code {code} reported as 0 (-e)");
