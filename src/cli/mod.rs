@@ -59,6 +59,11 @@ pub struct Config {
     /// Where to write the termination message when the command fails
     /// (`--termination-log`), unless the file holds one already.
     pub termination_log: Option<PathBuf>,
+    /// How long a stop request waits before it is forwarded (`--stop-delay`).
+    pub stop_delay: Duration,
+    /// When the main child exits, wait for every other process to end
+    /// instead of draining (`--wait-all`).
+    pub wait_all: bool,
 }
 
 impl Default for Config {
@@ -77,6 +82,8 @@ impl Default for Config {
             pause: false,
             drain: true,
             termination_log: None,
+            stop_delay: Duration::ZERO,
+            wait_all: false,
         }
     }
 }
@@ -253,6 +260,7 @@ fn configure(raw: Raw, env: &Env) -> Result<Parsed, UsageError> {
             &|| variable_value(env, "PIDONE_TERMINATION_LOG", values::absolute_path),
         ])?,
         command: raw.command,
+        ..Config::default()
     })))
 }
 
