@@ -42,7 +42,7 @@ impl Terminal {
             // getpgrp() is 0 when the group's leader is outside pidone's
             // PID namespace (pid_namespaces(7)). That matters only with a
             // terminal at hand.
-            own_group: my_group != 0 || !(0..=2).any(sys::is_terminal),
+            own_group: my_group != 0 || !(0..=2).any(|fd| nix::unistd::isatty(fd) == Ok(true)),
         }
     }
 

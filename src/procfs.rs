@@ -60,26 +60,16 @@ pub(crate) fn children(parent: i32, scan: &mut Option<Vec<Stat>>) -> Vec<i32> {
     let Ok(tasks) = fs::read_dir(format!("/proc/{parent}/task")) else {
         return Vec::new();
     };
-    let mut found = Vec::new();
-    let mut lists = false;
-    for task in tasks.flatten() {
-        if let Ok(list) = fs::read_to_string(task.path().join("children")) {
-            lists = true;
-            found.extend(
-                list.split_ascii_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
-            );
-        }
-    }
-    if !lists {
+    let lists: Vec<String> = tasks
+        .filter_map(|task| fs::read_to_string(task.ok()?.path().join("children")).ok())
+        .collect();
+    if lists.is_empty() {
         let table = scan.get_or_insert_with(|| all().collect());
-        found = table
-            .iter()
-            .filter(|p| p.ppid == parent)
-            .map(|p| p.pid)
-            .collect();
+        let theirs = table.iter().filter(|p| p.ppid == parent);
+        return theirs.map(|p| p.pid).collect();
     }
-    found
+    let pids = lists.iter().flat_map(|list| list.split_ascii_whitespace());
+    pids.filter_map(|p| p.parse().ok()).collect()
 }
 
 /// Every process in /proc. One that exits while being read is skipped.
