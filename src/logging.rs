@@ -62,18 +62,17 @@ pub(crate) fn open_stderr() {
         Ok(libc::S_IFREG | libc::S_IFBLK) => Sink::Write(2),
         Ok(libc::S_IFSOCK) => Sink::Send,
         // Pipes, FIFOs, terminals, other character devices.
-        Ok(_) => reopen_nonblocking(2).map_or(Sink::Polled, Sink::Write),
+        Ok(_) => reopen_nonblocking().map_or(Sink::Polled, Sink::Write),
     };
     let _ = SINK.set(sink);
 }
 
-/// A new open file description of what `fd` refers to, non-blocking and
+/// A new open file description of what stderr refers to, non-blocking and
 /// close-on-exec. O_NOCTTY: a terminal must not become pidone's
 /// controlling terminal by being opened.
-fn reopen_nonblocking(fd: RawFd) -> Option<RawFd> {
+fn reopen_nonblocking() -> Option<RawFd> {
     let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
-    let path = format!("/proc/self/fd/{fd}");
-    let own = fcntl::open(path.as_str(), flags, nix::sys::stat::Mode::empty()).ok()?;
+    let own = fcntl::open("/proc/self/fd/2", flags, nix::sys::stat::Mode::empty()).ok()?;
     if own > 2 {
         return Some(own);
     }
@@ -138,14 +137,12 @@ fn format_line(buf: &mut [u8; LINE_MAX], args: fmt::Arguments) -> usize {
 /// Writes all of `bytes` with `op`, again after EINTR; false as soon as a
 /// write fails (EAGAIN: full, EPIPE: no reader, EBADF, EFBIG, EIO) or
 /// writes nothing. What is lost is lost: pidone goes on.
-fn write_all(fd: RawFd, bytes: &[u8], op: fn(RawFd, &[u8]) -> Result<usize, Errno>) -> bool {
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        match op(fd, rest) {
-            Ok(0) => return false,
-            Ok(n) => rest = &rest[n.min(rest.len())..],
+fn write_all(fd: RawFd, mut bytes: &[u8], op: fn(RawFd, &[u8]) -> Result<usize, Errno>) -> bool {
+    while !bytes.is_empty() {
+        match op(fd, bytes) {
+            Ok(n) if n > 0 => bytes = &bytes[n.min(bytes.len())..],
             Err(Errno::EINTR) => {}
-            Err(_) => return false,
+            _ => return false,
         }
     }
     true
@@ -172,10 +169,8 @@ impl fmt::Write for Line<'_> {
         let take = s.len().min(self.0.len() - self.1);
         self.0[self.1..self.1 + take].copy_from_slice(&s.as_bytes()[..take]);
         self.1 += take;
-        if take < s.len() {
-            return Err(fmt::Error);
-        }
-        Ok(())
+        // A cut ends the formatting: nothing after it could be shown.
+        (take == s.len()).then_some(()).ok_or(fmt::Error)
     }
 }
 

@@ -13,6 +13,8 @@ use std::ffi::CStr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use libc::{syscall, SYS_close_range, SYS_pidfd_open, SYS_pidfd_send_signal, SIG_SETMASK};
+use libc::{SYS_rt_sigprocmask, SYS_rt_sigtimedwait};
 use nix::errno::Errno;
 use nix::sys::resource::{getrlimit, Resource};
 use nix::sys::time::TimeSpec;
@@ -20,8 +22,10 @@ use nix::sys::time::TimeSpec;
 /// The highest signal number on Linux (`_NSIG - 1`).
 pub const SIGMAX: i32 = 64;
 
-/// A kernel signal mask: bit `n - 1` stands for signal `n`.
+/// A kernel signal mask: bit `n - 1` stands for signal `n`. Transparent:
+/// a pointer to it is a pointer to the kernel's sigset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
 pub struct Mask(pub u64);
 
 impl Mask {
@@ -33,17 +37,9 @@ impl Mask {
 /// Async-signal-safe.
 pub fn set_mask(mask: Mask) -> Result<Mask, Errno> {
     let mut old = Mask(0);
-    // SAFETY: both pointers are to live u64s, and 8 bytes is the kernel's
-    // sigset size on every Linux architecture pidone builds for.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &mask.0,
-            &mut old.0,
-            8usize,
-        )
-    };
+    // SAFETY: both pointers are to live masks (u64s), and 8 bytes is the
+    // kernel's sigset size on every Linux architecture pidone builds for.
+    let rc = unsafe { syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, &mut old, 8usize) };
     Errno::result(rc).map(|_| old)
 }
 
@@ -71,15 +67,7 @@ pub fn wait_signal(mask: Mask, timeout: Option<Duration>) -> Result<Option<SigIn
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: every pointer is to a live value of the type the kernel
     // expects; the timespec, when given, outlives the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigtimedwait,
-            &mask.0,
-            &mut info,
-            ts_ptr,
-            8usize,
-        )
-    };
+    let rc = unsafe { syscall(SYS_rt_sigtimedwait, &mask, &mut info, ts_ptr, 8usize) };
     match Errno::result(rc) {
         Ok(signo) => Ok(Some(SigInfo {
             signo: signo as i32,
@@ -108,7 +96,7 @@ pub fn kill(pid: i32, signo: i32) -> Result<(), Errno> {
 /// a process that got the number later. ENOSYS on older kernels.
 pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
     // SAFETY: pidfd_open takes a pid and flags, no pointers.
-    let fd = Errno::result(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    let fd = Errno::result(unsafe { syscall(SYS_pidfd_open, pid, 0) })?;
     // SAFETY: the kernel returned a new descriptor that nothing else owns
     // (pidfd_open sets close-on-exec itself).
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
@@ -119,7 +107,7 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
 pub fn pidfd_send_signal(pidfd: RawFd, signo: i32) -> Result<(), Errno> {
     // SAFETY: a null siginfo (0usize: the argument is pointer-sized) makes
     // the kernel fill in a kill(2)-like one; the rest are plain integers.
-    let rc = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, signo, 0usize, 0) };
+    let rc = unsafe { syscall(SYS_pidfd_send_signal, pidfd, signo, 0usize, 0) };
     Errno::result(rc).map(drop)
 }
 
@@ -128,7 +116,7 @@ pub fn pidfd_send_signal(pidfd: RawFd, signo: i32) -> Result<(), Errno> {
 pub fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     // SAFETY: close_range takes integers only; closing descriptors is
     // memory-safe (the callers own what they close).
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+    let rc = unsafe { syscall(SYS_close_range, first, last, 0) };
     Errno::result(rc).map(drop)
 }
 
