@@ -23,14 +23,11 @@ pub enum Status {
 impl Status {
     /// Decodes a raw status as wait(2)'s W* macros do.
     pub fn from_raw(raw: i32) -> Status {
-        if libc::WIFEXITED(raw) {
-            Status::Exited(libc::WEXITSTATUS(raw))
-        } else if libc::WIFSIGNALED(raw) {
-            Status::Signaled(libc::WTERMSIG(raw))
-        } else if libc::WIFSTOPPED(raw) {
-            Status::Stopped(libc::WSTOPSIG(raw))
-        } else {
-            Status::Continued
+        match raw {
+            _ if libc::WIFEXITED(raw) => Status::Exited(libc::WEXITSTATUS(raw)),
+            _ if libc::WIFSIGNALED(raw) => Status::Signaled(libc::WTERMSIG(raw)),
+            _ if libc::WIFSTOPPED(raw) => Status::Stopped(libc::WSTOPSIG(raw)),
+            _ => Status::Continued,
         }
     }
 

@@ -11,6 +11,7 @@
 
 use std::ffi::CStr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::ptr::{null, null_mut};
 use std::time::Duration;
 
 use libc::{syscall, SYS_close_range, SYS_pidfd_open, SYS_pidfd_send_signal, SIG_SETMASK};
@@ -60,9 +61,7 @@ pub fn wait_signal(mask: Mask, timeout: Option<Duration>) -> Result<Option<SigIn
     // A timeout past what a timespec holds would be EINVAL: cap it (at
     // about 292 billion years).
     let ts = timeout.map(|t| TimeSpec::from(t.min(Duration::from_secs(i64::MAX as u64))));
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t.as_ref() as *const libc::timespec);
+    let ts_ptr: *const libc::timespec = ts.as_ref().map_or(null(), |t| t.as_ref());
     // SAFETY: siginfo_t is plain data for which all-zero is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: every pointer is to a live value of the type the kernel
@@ -176,14 +175,14 @@ pub fn reset_sigchld() -> bool {
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: a null new action makes sigaction only read the current one
     // into `old`, a live struct.
-    unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) };
+    unsafe { libc::sigaction(libc::SIGCHLD, null(), &mut old) };
     let ignored = old.sa_sigaction == libc::SIG_IGN;
     if ignored || old.sa_flags & libc::SA_NOCLDWAIT != 0 {
         // SAFETY: as above; SIG_DFL with no flags and an empty mask.
         let default: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: installs SIG_DFL (no handler, so nothing can run
         // asynchronously) from a live struct; the old action is not asked.
-        unsafe { libc::sigaction(libc::SIGCHLD, &default, std::ptr::null_mut()) };
+        unsafe { libc::sigaction(libc::SIGCHLD, &default, null_mut()) };
     }
     ignored
 }
