@@ -204,7 +204,7 @@ pub fn give_terminal(fd: i32, pgrp: i32) -> Result<(), Errno> {
 /// RLIMIT_NOFILE's hard limit, capped at the kernel's default `nr_open`.
 pub fn descriptor_limit() -> u32 {
     const NR_OPEN: u32 = 1 << 20;
-    let max = getrlimit(Resource::RLIMIT_NOFILE).map_or(u64::MAX, |(_, max)| max);
+    let max = getrlimit(Resource::RLIMIT_NOFILE).map_or(libc::RLIM_INFINITY, |(_, max)| max);
     u32::try_from(max).map_or(NR_OPEN, |max| max.min(NR_OPEN))
 }
 
