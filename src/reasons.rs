@@ -1,8 +1,7 @@
 //! Why the command ended, said once: a warning when it dies of a signal
-//! pidone did not send (a crash, the OOM killer, a kill from outside), the
-//! container's out-of-memory kills named from its cgroup's counter, and the
-//! termination message (`--termination-log`, Kubernetes' `/dev/termination-log`)
-//! written at exit.
+//! that did not come through pidone (a crash, the OOM killer, a kill from
+//! outside), out-of-memory kills named from the cgroup's counter, and the
+//! termination message (`--termination-log`) written at exit.
 //!
 //! Reads /proc and the cgroup filesystem; writes nothing but the termination
 //! message, and that without ever blocking. Without a readable memory cgroup
@@ -23,39 +22,41 @@ use crate::signals;
 /// What pidone knows of why the command may end.
 #[derive(Debug, Default)]
 pub(crate) struct Reasons {
-    /// The signals that reached the command through pidone, or from the
-    /// terminal with pidone's group: a bit per number. A death by one of
-    /// them is no news.
-    sent: u64,
+    /// The signals that reached the command through pidone (forwarded,
+    /// rewritten, or sent by the terminal to the group it shares with
+    /// pidone), a bit each: a death by one of them is no news.
+    sent: u128,
+    /// The command line, escaped, for the termination message.
+    command: String,
     memory: Option<Memory>,
     /// The command's pid and how it ended, for the termination message.
     ended: Option<(i32, String)>,
 }
 
-/// pidone's memory cgroup (its container's): where its files are, and the
-/// OOM kills counted when last read.
+/// pidone's memory cgroup (its container's): the files of its OOM kill
+/// counter and of its limit, and the count when last read.
 #[derive(Debug)]
 struct Memory {
-    dir: PathBuf,
-    v2: bool,
+    events: PathBuf,
+    limit: PathBuf,
     kills: u64,
 }
 
 impl Reasons {
-    /// Reads the cgroup's OOM kill count to compare with later.
-    pub fn new() -> Reasons {
+    /// Reads the cgroup's OOM kill count, to compare with later.
+    pub fn new(command: &[OsString]) -> Reasons {
+        let words: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
+        let (command, memory) = (signals::printable(&words.join(" ")), Memory::find());
         Reasons {
-            memory: Memory::find(),
+            command,
+            memory,
             ..Reasons::default()
         }
     }
 
-    /// pidone sent `signo` to the command (or the terminal sent it to the
-    /// command with pidone).
+    /// `signo` reached the command through pidone.
     pub fn sent(&mut self, signo: i32) {
-        if (1..64).contains(&signo) {
-            self.sent |= 1 << signo;
-        }
+        self.sent |= bit(signo);
     }
 
     /// The command ended with `status`: one warning when it died of a
@@ -65,19 +66,15 @@ impl Reasons {
         let mut how = reap::describe(status);
         let signo = match status {
             Status::Signaled(signo, core) => {
-                if core {
-                    how.push_str(" (core dumped)");
-                }
+                how += if core { " (core dumped)" } else { "" };
                 Some(signo)
             }
             _ => None,
         };
-        let oom = self.memory.as_mut().and_then(Memory::news);
-        let news = match (oom, signo) {
+        let news = match (self.memory.as_mut().and_then(Memory::news), signo) {
             (Some(why), Some(libc::SIGKILL)) => write!(how, ": out of memory ({why})").is_ok(),
             (Some(why), _) => write!(how, "; the container ran out of memory ({why})").is_ok(),
-            (None, Some(signo)) => !(1..64).contains(&signo) || self.sent & (1 << signo) == 0,
-            (None, None) => false,
+            (None, signo) => signo.is_some_and(|s| self.sent & bit(s) == 0),
         };
         if news {
             log::warn!("the command (pid {pid}) {how}");
@@ -85,72 +82,53 @@ impl Reasons {
         self.ended = Some((pid, how));
     }
 
-    /// Orphans `pids` died of SIGKILL while the command ran: a warning if
-    /// the OOM killer was what killed them.
+    /// Orphans `pids` died of SIGKILL while the command ran: a warning each
+    /// if the OOM killer ran meanwhile.
     pub fn orphans_killed(&mut self, pids: &[i32]) {
-        if pids.is_empty() {
+        let memory = self.memory.as_mut().filter(|_| !pids.is_empty());
+        let Some(why) = memory.and_then(Memory::news) else {
             return;
-        }
-        if let Some(why) = self.memory.as_mut().and_then(Memory::news) {
-            let list: Vec<String> = pids.iter().map(|p| format!("pid {p}")).collect();
-            let (who, was) = if pids.len() == 1 {
-                ("orphan", "was")
-            } else {
-                ("orphans", "were")
-            };
-            let list = list.join(", ");
-            log::warn!("the {who} {list} {was} killed by SIGKILL: out of memory ({why})");
+        };
+        for pid in pids {
+            log::warn!("the orphan pid {pid} was killed by SIGKILL: out of memory ({why})");
         }
     }
 
     /// At exit with `code` (after `-e`): when the command failed, writes the
     /// termination message to `path` unless the file holds one already (the
     /// application's own wins). `drain` is how many processes the drain
-    /// ended and how many of them it had to kill, when counted. Never
-    /// blocks, never changes the exit code: a failure is a warning.
-    pub fn write_message(
-        &self,
-        path: &Path,
-        command: &[OsString],
-        code: u8,
-        drain: Option<(usize, usize)>,
-    ) {
+    /// reached and killed, when counted. Never blocks, never changes the
+    /// exit code: a failure is a warning.
+    pub fn write_message(&self, path: &Path, code: u8, drain: Option<(usize, usize)>) {
         if code == 0 {
             return;
         }
         let shown = path.display();
-        match write_if_empty(path, self.message(command, code, drain).as_bytes()) {
+        match write_if_empty(path, self.message(code, drain).as_bytes()) {
             Ok(true) => log::info!("wrote the termination message to {shown}"),
             Ok(false) => log::info!("left {shown} as it was: it holds a message already"),
             Err(e) => {
-                let why = e.raw_os_error().map(|n| Errno::from_raw(n).desc());
-                let why = why.map_or_else(|| e.to_string(), str::to_owned);
+                let why = e
+                    .raw_os_error()
+                    .map_or(e.to_string(), |n| Errno::from_raw(n).desc().into());
                 log::warn!("failed to write the termination message to {shown}: {why}");
             }
         }
     }
 
     /// The termination message: what ended, how, and what pidone did after.
-    fn message(&self, command: &[OsString], code: u8, drain: Option<(usize, usize)>) -> String {
-        let words: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
-        let command: String = signals::printable(&words.join(" "))
-            .chars()
-            .take(200)
-            .collect();
+    fn message(&self, code: u8, drain: Option<(usize, usize)>) -> String {
         let mut text = String::new();
         if let Some((pid, how)) = &self.ended {
-            let _ = writeln!(text, "The command '{command}' (pid {pid}) {how}.");
+            let _ = writeln!(text, "The command '{}' (pid {pid}) {how}.", self.command);
         }
         let _ = write!(text, "pidone exited with {code}.");
         if let Some((drained, killed)) = drain.filter(|&(n, _)| n > 0) {
-            let _ = write!(
-                text,
-                " It drained {drained} process{} left behind; {killed} had to be killed.",
-                if drained == 1 { "" } else { "es" }
-            );
+            let s = if drained == 1 { "" } else { "es" };
+            let _ = write!(text, " It drained {drained} process{s} left behind; ");
+            let _ = write!(text, "{killed} had to be killed.");
         }
-        text.push('\n');
-        text
+        text + "\n"
     }
 }
 
@@ -158,54 +136,36 @@ impl Memory {
     fn find() -> Option<Memory> {
         let cgroups = fs::read_to_string("/proc/self/cgroup").ok()?;
         let mounts = fs::read_to_string("/proc/self/mountinfo").ok()?;
-        candidates(&cgroups, &mounts)
-            .into_iter()
-            .find_map(|(dir, v2)| {
-                let mut memory = Memory { dir, v2, kills: 0 };
-                memory.kills = memory.read_kills()?;
-                Some(memory)
+        let mut found = candidates(&cgroups, &mounts).into_iter();
+        found.find_map(|(dir, v2)| {
+            let [events, limit] = FILES[usize::from(v2)].map(|file| dir.join(file));
+            let kills = number(&events, "oom_kill ")?;
+            Some(Memory {
+                events,
+                limit,
+                kills,
             })
-    }
-
-    /// `oom_kill` of memory.events (v2) or memory.oom_control (v1, from
-    /// Linux 4.13).
-    fn read_kills(&self) -> Option<u64> {
-        let file = if self.v2 {
-            "memory.events"
-        } else {
-            "memory.oom_control"
-        };
-        field(&fs::read_to_string(self.dir.join(file)).ok()?, "oom_kill")
-    }
-
-    /// The limit in bytes, if one is set: memory.max (v2, "max" for none)
-    /// or memory.limit_in_bytes (v1, near 2^63 for none).
-    fn limit(&self) -> Option<u64> {
-        let file = if self.v2 {
-            "memory.max"
-        } else {
-            "memory.limit_in_bytes"
-        };
-        let limit: u64 = fs::read_to_string(self.dir.join(file))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        (limit < 1 << 62).then_some(limit)
+        })
     }
 
     /// What to say of the OOM kills since the last read, if there were any.
     fn news(&mut self) -> Option<String> {
-        let now = self.read_kills()?;
+        let now = number(&self.events, "oom_kill ")?;
         let new = now.checked_sub(self.kills).filter(|&n| n > 0)?;
         self.kills = now;
         let times = if new == 1 { "time" } else { "times" };
         let ran = format!("the kernel's OOM killer ran {new} {times}");
-        Some(match self.limit() {
+        // v2 writes "max" for no limit, v1 a number near 2^63.
+        Some(match number(&self.limit, "").filter(|&l| l < 1 << 62) {
             Some(limit) => format!("the container's limit is {}; {ran}", size(limit)),
             None => ran,
         })
     }
+}
+
+/// `signo`'s bit in [`Reasons::sent`].
+fn bit(signo: i32) -> u128 {
+    1u128.checked_shl(signo as u32).unwrap_or(0)
 }
 
 /// The directories that may be pidone's memory cgroup, each with whether it
@@ -214,53 +174,53 @@ impl Memory {
 /// the mount's root. In a container the root is the container's own cgroup
 /// (a cgroup namespace, or Docker's bind mount of it under cgroup v1).
 fn candidates(cgroups: &str, mountinfo: &str) -> Vec<(PathBuf, bool)> {
-    let mut found = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((mount, fs)) = line.split_once(" - ") else {
-            continue;
-        };
-        let (mount, fs): (Vec<&str>, Vec<&str>) =
-            (mount.split(' ').collect(), fs.split(' ').collect());
-        let v2 = match fs.as_slice() {
+    let path_in = |v2: bool| {
+        cgroups.lines().find_map(|line| {
+            // v2: `0::/path`; v1: `4:memory:/path`.
+            let (controllers, path) = line.split_once(':')?.1.split_once(':')?;
+            let want = if v2 { "" } else { "memory" };
+            controllers.split(',').any(|c| c == want).then_some(path)
+        })
+    };
+    let mount = |line: &str| {
+        let (mount, fs) = line.split_once(" - ")?;
+        let v2 = match fs.split(' ').collect::<Vec<_>>()[..] {
             ["cgroup2", ..] => true,
             ["cgroup", _, options, ..] if options.split(',').any(|o| o == "memory") => false,
-            _ => continue,
+            _ => return None,
         };
-        let path = cgroups.lines().find_map(|l| {
-            let [_, controllers, path] = l.splitn(3, ':').collect::<Vec<_>>()[..] else {
-                return None;
-            };
-            let ours = if v2 {
-                controllers.is_empty()
-            } else {
-                controllers.split(',').any(|c| c == "memory")
-            };
-            ours.then_some(path)
-        });
-        if let (Some(path), [_, _, _, root, point, ..]) = (path, mount.as_slice()) {
-            if let Ok(below) = Path::new(path).strip_prefix(root) {
-                // Components: no trailing `/` when the cgroup is the root.
-                let dir = Path::new(point).join(below).components().collect();
-                found.push((dir, v2));
-            }
-        }
-    }
-    found
+        let mount: Vec<&str> = mount.split(' ').collect();
+        let below = Path::new(path_in(v2)?).strip_prefix(mount.get(3)?).ok()?;
+        // Components: no trailing `/` when the cgroup is the root.
+        let dir = Path::new(mount.get(4)?).join(below).components().collect();
+        Some((dir, v2))
+    };
+    mountinfo.lines().filter_map(mount).collect()
 }
 
-/// The number after `name` in a `name value` per line file.
-fn field(text: &str, name: &str) -> Option<u64> {
+/// The files of a memory cgroup pidone reads, v1 and v2: the OOM kill
+/// counter (`oom_kill`, from Linux 4.13) and the limit.
+const FILES: [[&str; 2]; 2] = [
+    ["memory.oom_control", "memory.limit_in_bytes"],
+    ["memory.events", "memory.max"],
+];
+
+/// The number after `start` on the first line of `file` that begins so.
+fn number(file: &Path, start: &str) -> Option<u64> {
+    field(&fs::read_to_string(file).ok()?, start)
+}
+
+fn field(text: &str, start: &str) -> Option<u64> {
     text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .find_map(|l| l.strip_prefix(start)?.trim().parse().ok())
 }
 
-/// `bytes` in the largest binary unit it reaches: 64 MiB, 1.5 GiB.
+/// `bytes` as a container limit is usually set: 64 MiB, 2 GiB.
 fn size(bytes: u64) -> String {
-    let units = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-    match units.iter().find(|(unit, _)| bytes >= *unit) {
-        Some((unit, name)) if bytes % unit == 0 => format!("{} {name}", bytes / unit),
-        Some((unit, name)) => format!("{:.1} {name}", bytes as f64 / *unit as f64),
-        None => format!("{bytes} bytes"),
+    match bytes.trailing_zeros() {
+        30.. => format!("{} GiB", bytes >> 30),
+        20.. => format!("{} MiB", bytes >> 20),
+        _ => format!("{bytes} bytes"),
     }
 }
 
@@ -362,33 +322,35 @@ mod tests {
 
     #[test]
     fn reads_the_oom_kill_counters_of_v1_and_v2() {
-        assert_eq!(field(V1_OOM_CONTROL, "oom_kill"), Some(2));
-        assert_eq!(field(V2_EVENTS, "oom_kill"), Some(1));
-        assert_eq!(field(V2_EVENTS, "oom"), Some(1));
+        assert_eq!(field(V1_OOM_CONTROL, "oom_kill "), Some(2));
+        assert_eq!(field(V2_EVENTS, "oom_kill "), Some(1));
+        assert_eq!(field(V2_EVENTS, "oom "), Some(1));
         // Before Linux 4.13, memory.oom_control has no oom_kill line.
-        assert_eq!(field("oom_kill_disable 0\nunder_oom 0\n", "oom_kill"), None);
+        assert_eq!(
+            field("oom_kill_disable 0\nunder_oom 0\n", "oom_kill "),
+            None
+        );
     }
 
     #[test]
     fn sizes_in_binary_units() {
         assert_eq!(size(64 << 20), "64 MiB");
-        assert_eq!(size(3 << 29), "1.5 GiB");
-        assert_eq!(size(4096), "4 KiB");
+        assert_eq!(size(2 << 30), "2 GiB");
+        assert_eq!(size(3 << 29), "1536 MiB");
         assert_eq!(size(100), "100 bytes");
     }
 
     #[test]
     fn the_message_names_the_command_its_end_and_the_drain() {
-        let mut reasons = Reasons::default();
+        let mut reasons = Reasons::new(&["app".into(), "--flag\n".into()]);
         reasons.command_ended(7, Status::Signaled(libc::SIGSEGV, true));
-        let command = ["app".into(), "--flag\n".into()];
         assert_eq!(
-            reasons.message(&command, 139, Some((3, 1))),
+            reasons.message(139, Some((3, 1))),
             "The command 'app --flag\\n' (pid 7) was killed by SIGSEGV (core dumped).\n\
              pidone exited with 139. It drained 3 processes left behind; 1 had to be killed.\n"
         );
         assert_eq!(
-            Reasons::default().message(&[], 2, None),
+            Reasons::default().message(2, None),
             "pidone exited with 2.\n"
         );
     }

@@ -229,7 +229,7 @@ impl<'a> Supervisor<'a> {
             retry: false,
             delayed: None,
             tally: Tally::default(),
-            reasons: Reasons::new(),
+            reasons: Reasons::new(&config.command),
         }
     }
 
@@ -544,8 +544,7 @@ impl<'a> Supervisor<'a> {
         if let Some(path) = &self.config.termination_log {
             let counted = !self.tally.uncounted;
             let drain = counted.then_some((self.tally.drained.len(), self.tally.killed));
-            let command = &self.config.command;
-            self.reasons.write_message(path, command, code, drain);
+            self.reasons.write_message(path, code, drain);
         }
         code
     }
