@@ -87,6 +87,7 @@ pub fn build(
     work: &Path,
     out: &Path,
 ) -> Result<String, Error> {
+    need("podman", "podman")?;
     let list = format!("localhost/pidone-dist:{version}");
     let tag = |platform: &str| format!("{list}-{}", platform.replace('/', "-"));
     let forget = || {
@@ -187,6 +188,7 @@ pub fn build(
 /// against SHA256SUMS. The registry keeps the archive's digests.
 pub fn publish(dist: &Path, version: &str, registry: &str, tls_verify: bool) -> Result<(), Error> {
     let repository = repository(registry)?;
+    need("skopeo", "skopeo")?;
     let name = archive_name(version);
     let archive = dist.join(&name);
     if !archive.exists() {
@@ -264,6 +266,16 @@ fn check_digest(digest: &str) -> Result<(), Error> {
     match digest.strip_prefix("sha256:") {
         Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
         _ => Err(Error::Check(format!("not a digest: {digest:?}"))),
+    }
+}
+
+/// Fails, naming the package to install, unless `tool` can be started.
+fn need(tool: &str, debian_package: &str) -> Result<(), Error> {
+    match Command::new(tool).arg("--version").output() {
+        Ok(_) => Ok(()),
+        Err(err) => Err(Error::Check(format!(
+            "cannot run {tool} ({err}): install it (Debian: apt-get install {debian_package})"
+        ))),
     }
 }
 
