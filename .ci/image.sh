@@ -339,6 +339,21 @@ EOF
     echo "podman, linux/$arch: built from the registry; /pidone is the release binary; exit 3 passes through"
 done
 
+# Pinned: the tag and the index digest, as the README suggests.
+ctx=$work/user-pinned
+rm -rf "$ctx" && mkdir -p "$ctx"
+printf 'FROM scratch\nCOPY --from=%s@%s /pidone /pidone\n' "$image" "$index_digest" >"$ctx/Dockerfile"
+forget_images
+docker rmi -f pidone-user-ci:pinned >/dev/null 2>&1 || true
+check 0 docker build -t pidone-user-ci:pinned "$ctx"
+check 0 docker create pidone-user-ci:pinned /pidone
+id=$out
+rm -f "$work/pinned-pidone"
+check 0 docker cp "$id:/pidone" "$work/pinned-pidone"
+docker rm "$id" >/dev/null
+cmp "$work/pinned-pidone" "${binary[$host_arch]}" || fail "COPY --from=$image@$index_digest: not the $host_arch binary"
+echo "docker: COPY --from=$image@$index_digest gives the $host_arch release binary"
+
 printf '\n| image | manifest digest | config (image id) | bytes (config + layer, compressed) |\n|---|---|---|--:|\n'
 printf '| index | %s | | |\n' "$index_digest"
 for arch in amd64 arm64; do
@@ -346,7 +361,7 @@ for arch in amd64 arm64; do
 done
 
 forget_images
-docker rmi -f pidone-user-ci:amd64 pidone-user-ci:arm64 >/dev/null
+docker rmi -f pidone-user-ci:amd64 pidone-user-ci:arm64 pidone-user-ci:pinned >/dev/null
 podman rmi -f localhost/pidone-user-ci:amd64 localhost/pidone-user-ci:arm64 >/dev/null
 
 step "done"

@@ -48,6 +48,9 @@ command -v lintian >/dev/null || need+=(lintian)
 command -v man >/dev/null || need+=(man-db)
 command -v file >/dev/null || need+=(file)
 [ -x /bin/busybox ] || need+=(busybox-static)
+# .ci/image.sh's, here to share this apt-get update.
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v docker-registry >/dev/null || need+=(docker-registry)
 lists_stale=
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     dpkg --add-architecture arm64 # for busybox-static:arm64, the arm64 image's shell
