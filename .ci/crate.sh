@@ -27,10 +27,10 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 cargo package --locked --allow-dirty --quiet
 crate=$PWD/target/package/pidone-$version.crate
 ls -l "$crate"
-src=$(mktemp -d /tmp/pidone-crate.XXXXXX)
-trap 'rm -rf "$src"' EXIT
-tar -xzf "$crate" -C "$src"
-src=$src/pidone-$version
+unpacked=$(mktemp -d /tmp/pidone-crate.XXXXXX)
+trap 'rm -rf "$unpacked"' EXIT
+tar -xzf "$crate" -C "$unpacked"
+src=$unpacked/pidone-$version
 [ ! -e "$src/.cargo" ] || fail "the crate has a .cargo/"
 
 step "cargo install --offline --locked, for the host and for musl"
