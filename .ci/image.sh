@@ -115,6 +115,10 @@ index_digest=sha256:$(printf '%s' "$index" | sha256sum | cut -d' ' -f1)
     fail "the archive's top is not an OCI image index: $index"
 platforms=$(json 'sorted(m["platform"]["os"] + "/" + m["platform"]["architecture"] for m in d["manifests"])' <<<"$index")
 [ "$platforms" = $'linux/amd64\nlinux/arm64' ] || fail "the index is for: $platforms"
+# The labels' values, from Cargo.toml as the xtask reads them.
+licenses=$(sed -n 's/^license = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+source=$(sed -n 's/^repository = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+source=${source:-https://crates.io/crates/pidone}
 declare -A manifest_digest config_digest image_bytes binary
 binary[amd64]=$dist/pidone-$version-x86_64-unknown-linux-musl
 binary[arm64]=$dist/pidone-$version-aarch64-unknown-linux-musl
@@ -132,7 +136,7 @@ for arch in amd64 arm64; do
     config=$(cat "$dir/${config_digest[$arch]#sha256:}")
     layer=$dir/$(json 'd["layers"][0]["digest"].split(":")[1]' <<<"$manifest")
     got=$(json '"|".join([d["os"], d["architecture"], str(d["config"]["Entrypoint"])] + sorted(k + "=" + v for k, v in d["config"]["Labels"].items() if k.startswith("org.opencontainers.image.") and k.split(".")[-1] in ("version", "source", "licenses", "revision")))' <<<"$config")
-    want="linux|$arch|['/pidone', '--']|org.opencontainers.image.licenses=MIT|org.opencontainers.image.revision=$commit|org.opencontainers.image.source=https://crates.io/crates/pidone|org.opencontainers.image.version=$version"
+    want="linux|$arch|['/pidone', '--']|org.opencontainers.image.licenses=$licenses|org.opencontainers.image.revision=$commit|org.opencontainers.image.source=$source|org.opencontainers.image.version=$version"
     [ "$got" = "$want" ] || fail "$arch config: $got, wanted $want"
     check 0 tar -tzf "$layer"
     [ "$out" = $'LICENSE\npidone' ] && [ "$(tar -tvzf "$layer" | cut -c1-10 | tr '\n' ' ')" = "-rw-r--r-- -rwxr-xr-x " ] ||
