@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -120,7 +120,9 @@ impl Reasons {
     fn message(&self, code: u8, drain: Option<(usize, usize)>) -> String {
         let mut text = String::new();
         if let Some((pid, how)) = &self.ended {
-            let _ = writeln!(text, "The command '{}' (pid {pid}) {how}.", self.command);
+            // The self-init entry has no command line: the program is its own.
+            let command = format!("'{}' ", self.command).replace("'' ", "");
+            let _ = writeln!(text, "The command {command}(pid {pid}) {how}.");
         }
         let _ = write!(text, "pidone exited with {code}.");
         if let Some((drained, killed)) = drain.filter(|&(n, _)| n > 0) {
@@ -134,8 +136,7 @@ impl Reasons {
 
 impl Memory {
     fn find() -> Option<Memory> {
-        let cgroups = fs::read_to_string("/proc/self/cgroup").ok()?;
-        let mounts = fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let (cgroups, mounts) = (read("/proc/self/cgroup")?, read("/proc/self/mountinfo")?);
         let mut found = candidates(&cgroups, &mounts).into_iter();
         found.find_map(|(dir, v2)| {
             let [events, limit] = FILES[usize::from(v2)].map(|file| dir.join(file));
@@ -207,7 +208,15 @@ const FILES: [[&str; 2]; 2] = [
 
 /// The number after `start` on the first line of `file` that begins so.
 fn number(file: &Path, start: &str) -> Option<u64> {
-    field(&fs::read_to_string(file).ok()?, start)
+    field(&read(file)?, start)
+}
+
+/// A file of /proc or /sys, read in pages: they say their size is 0, and
+/// std would read them 32 bytes at a time.
+fn read(path: impl AsRef<Path>) -> Option<String> {
+    let mut text = String::with_capacity(4096);
+    fs::File::open(path).ok()?.read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 fn field(text: &str, start: &str) -> Option<u64> {
@@ -353,5 +362,9 @@ mod tests {
             Reasons::default().message(2, None),
             "pidone exited with 2.\n"
         );
+        let mut program = Reasons::default();
+        program.command_ended(1, Status::Exited(3));
+        let text = "The command (pid 1) exited with 3.\npidone exited with 3.\n";
+        assert_eq!(program.message(3, None), text);
     }
 }
