@@ -22,7 +22,7 @@ pub use error::UsageError;
 pub use options::{Kind, Opt, Peer, OPTIONS};
 pub use values::ValueError;
 
-use crate::signals::Rewrite;
+use crate::signals::{printable, Rewrite};
 use crate::targets::Target;
 pub(crate) use options::command;
 use options::{peer, Env, COMMAND};
@@ -82,6 +82,9 @@ impl Default for Config {
 /// the main child time of its own to stop first.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
+const NO_COMMAND: &str =
+    "no command given (usage: pidone [OPTIONS] [--] COMMAND [ARG]...; see 'pidone --help')";
+
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
@@ -124,7 +127,13 @@ pub fn parse(
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
             return Ok(Parsed::Print(e.to_string()))
         }
-        Err(e) => return Err(UsageError::Syntax(e.to_string())),
+        Err(e) => {
+            // clap's own complaint (unknown option, missing value): its first line.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid command line");
+            let first = printable(first.strip_prefix("error: ").unwrap_or(first));
+            return Err(UsageError(format!("{first} (see 'pidone --help')")));
+        }
     };
     for o in OPTIONS {
         if let (Kind::Print(text), Some(_)) = (o.kind, o.flag(&matches)) {
@@ -140,11 +149,8 @@ pub fn parse(
 /// (how Docker and podman start their init) or `pidone CMD...`. clap would
 /// read it the same way; skipping it saves its setup on every start.
 fn plain_command(args: &[OsString]) -> Option<Vec<OsString>> {
-    let first = args.get(1)?;
-    if first == "--" {
-        return Some(args.get(2..).unwrap_or_default().to_vec());
-    }
-    (!first.as_encoded_bytes().starts_with(b"-")).then(|| args[1..].to_vec())
+    let start = if args.get(1)? == "--" { 2 } else { 1 };
+    (start == 2 || !args[1].as_encoded_bytes().starts_with(b"-")).then(|| args[start..].to_vec())
 }
 
 /// The second stage: each option from the first source that sets it, read
@@ -174,15 +180,20 @@ fn configure(
         };
         let origin = variable.or(row.long()).unwrap_or_default();
         row.apply(&mut config, given)
-            .map_err(|error| UsageError::Value(origin, error))?;
-        // Only pause mode's own row sets it.
+            .map_err(|error| UsageError(format!("{origin}: {error}")))?;
+        // Only pause mode's own row sets `pause`: the row that turned it on
+        // is the one a command conflicts with.
         if config.pause && paused_by.is_none() {
             paused_by = variable.or(row.names().next());
         }
     }
     match (paused_by, command.first()) {
-        (Some(by), Some(command)) => Err(UsageError::PauseWithCommand(by, command.clone())),
-        (None, None) => Err(UsageError::NoCommand),
+        (Some(by), Some(command)) => {
+            let command = printable(&command.to_string_lossy());
+            let line = format!("{by} (pause mode) runs no command, but '{command}' was given");
+            Err(UsageError(line))
+        }
+        (None, None) => Err(UsageError(NO_COMMAND.to_owned())),
         _ => Ok(Parsed::Run(Box::new(Config { command, ..config }))),
     }
 }

@@ -11,6 +11,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::values::{self, ValueError};
 use super::{Config, UsageError};
+use crate::signals::printable;
 use crate::targets::Target;
 use Kind::*;
 use Peer::*;
@@ -182,20 +183,20 @@ impl Opt {
         let Some((name, value)) = self.variable.and_then(|name| Some((name, env(name)?))) else {
             return Ok(None);
         };
-        let text = value.into_string().map_err(|_| UsageError::NotUtf8(name))?;
+        let not_utf8 = |_| UsageError(format!("{name} is not valid UTF-8"));
+        let text = value.into_string().map_err(not_utf8)?;
         let times = match self.kind {
             Value(..) | List(..) => {
                 let list = matches!(self.kind, List(..));
                 let items = text.split(|c: char| list && (c == ',' || c.is_whitespace()));
-                let items: Vec<String> =
-                    items.filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                let items: Vec<_> = items.filter(|s| !s.is_empty()).map(str::to_owned).collect();
                 return Ok((!items.is_empty()).then_some(Given::Texts(items)));
             }
             Count(_) if text.is_empty() => Ok(0),
             Count(_) => values::byte(&text),
             _ => values::boolean(&text).map(u8::from),
         };
-        let not = |not| UsageError::Variable(name, text.clone(), not);
+        let not = |not| UsageError(format!("{name}='{}' is {not}", printable(&text)));
         Ok(Some(Given::Times(times.map_err(not)?)))
     }
 
