@@ -55,6 +55,13 @@ pub struct Config {
     /// Drain the processes left when the main child exits; `--no-drain`
     /// turns it off.
     pub drain: bool,
+    /// `--user USER[:GROUP]`: who the command runs as, resolved in the
+    /// image's /etc/passwd and /etc/group when it starts; None keeps
+    /// pidone's user.
+    pub user: Option<String>,
+    /// `--no-new-privs`: PR_SET_NO_NEW_PRIVS in the child, so nothing it
+    /// runs gains privileges through setuid bits or file capabilities.
+    pub no_new_privs: bool,
 }
 
 impl Default for Config {
@@ -72,6 +79,8 @@ impl Default for Config {
             grace: DEFAULT_GRACE,
             pause: false,
             drain: true,
+            user: None,
+            no_new_privs: false,
         }
     }
 }
@@ -233,6 +242,8 @@ fn configure(raw: Raw, env: &Env) -> Result<Parsed, UsageError> {
             env.boolean("PIDONE_NO_DRAIN")
         }])?
         .unwrap_or(false),
+        user: None,
+        no_new_privs: false,
         command: raw.command,
     })))
 }

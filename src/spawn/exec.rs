@@ -16,6 +16,17 @@ use super::{SpawnError, CWD_FAILED};
 use crate::jobctl::Terminal;
 use crate::signals::Blocked;
 use crate::sys;
+use crate::user::Identity;
+
+/// The calls that make the child the user and keep it from gaining
+/// privileges, in the order made; call k failing is reported as the index
+/// `-2 - k`.
+pub(super) const CALLS: [&str; 4] = [
+    "setgroups",
+    "setgid",
+    "setuid",
+    "prctl(PR_SET_NO_NEW_PRIVS)",
+];
 
 /// The PATH searched when none is set, as Docker sets it.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -40,10 +51,20 @@ pub(super) struct Plan {
     /// The caller's working directory (O_PATH), for the child to go back to.
     pub(super) cwd: Option<RawFd>,
     blocked: Blocked,
+    /// Who the command runs as (`--user`), and `HOME=` from its entry,
+    /// which `env_ptrs` points to instead of pidone's HOME.
+    user: Option<Identity>,
+    _home: Option<CString>,
+    no_new_privs: bool,
 }
 
 impl Plan {
-    pub(super) fn new(command: &[OsString], blocked: Blocked) -> Result<Plan, SpawnError> {
+    pub(super) fn new(
+        command: &[OsString],
+        mut user: Option<Identity>,
+        no_new_privs: bool,
+        blocked: Blocked,
+    ) -> Result<Plan, SpawnError> {
         let cstring = |bytes: &[u8], what| CString::new(bytes).map_err(|_| SpawnError::Nul(what));
         let argv = command
             .iter()
@@ -68,16 +89,23 @@ impl Plan {
                 .collect::<Result<Vec<_>, _>>()?
         };
         // The environment goes to the child as it is, pointers and all; only
-        // a LISTEN_PID naming pidone is pointed elsewhere, in the child.
+        // a LISTEN_PID naming pidone is pointed elsewhere, in the child, and
+        // HOME is the user's when `--user` found an entry (as gosu sets it).
+        let home = user.as_mut().and_then(|u| u.home.take());
+        let home = home.map(|h| cstring(&[&b"HOME="[..], &h].concat(), "HOME"));
+        let home = home.transpose()?;
         let mine = format!("LISTEN_PID={}", std::process::id());
         let mut listen_pid = None;
         let mut env_ptrs = Vec::new();
-        for (i, entry) in sys::environment().enumerate() {
+        for entry in sys::environment() {
             if entry.to_bytes() == mine.as_bytes() {
-                listen_pid = Some(i);
+                listen_pid = Some(env_ptrs.len());
             }
-            env_ptrs.push(entry.as_ptr());
+            if home.is_none() || !entry.to_bytes().starts_with(b"HOME=") {
+                env_ptrs.push(entry.as_ptr());
+            }
         }
+        env_ptrs.extend(home.as_ref().map(|h| h.as_ptr()));
         env_ptrs.push(std::ptr::null());
         let argv_ptrs = null_terminated(&argv);
         let mut sh_argv = vec![c"/bin/sh".as_ptr(), std::ptr::null()];
@@ -94,6 +122,9 @@ impl Plan {
             terminal: Terminal::now(),
             cwd: None,
             blocked,
+            user,
+            _home: home,
+            no_new_privs,
         })
     }
 }
@@ -130,6 +161,24 @@ pub(super) unsafe fn exec_child(plan: &mut Plan, report: RawFd) -> ! {
         if unsafe { libc::fchdir(cwd) } != 0 {
             // SAFETY: the report is written to a live pipe; we then _exit.
             unsafe { fail(report, Errno::last_raw(), CWD_FAILED) }
+        }
+    }
+    // In CALLS' order: after setuid, setgroups and setgid are refused.
+    for k in 0..CALLS.len() as i32 {
+        // SAFETY: system calls on data built before the fork,
+        // async-signal-safe; no lock is taken, nothing allocated.
+        let rc = unsafe {
+            match (k, &plan.user) {
+                (0, Some(u)) => libc::setgroups(u.groups.len(), u.groups.as_ptr()),
+                (1, Some(u)) => libc::setgid(u.gid),
+                (2, Some(u)) => libc::setuid(u.uid),
+                (3, _) if plan.no_new_privs => libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
+                _ => 0,
+            }
+        };
+        if rc != 0 {
+            // SAFETY: as below.
+            unsafe { fail(report, Errno::last_raw(), -2 - k) }
         }
     }
 

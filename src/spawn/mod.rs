@@ -22,12 +22,14 @@ use nix::unistd::{self, ForkResult};
 
 mod exec;
 
-use exec::{exec_child, restore_signals, Plan};
+use exec::{exec_child, restore_signals, Plan, CALLS};
 
+use crate::cli::Config;
 use crate::jobctl::Terminal;
 use crate::signals::{printable, Blocked};
 use crate::sys;
 use crate::targets::Process;
+use crate::user::{self, UserError};
 
 /// What the child reports instead of an index into the candidates when it
 /// could not go back to the caller's working directory.
@@ -58,6 +60,17 @@ pub enum SpawnError {
         /// Why fchdir(2) failed.
         errno: Errno,
     },
+    /// The command cannot run as `--user` says (exit code 2, before the
+    /// fork), or the child's setgroups, setgid, setuid or prctl failed
+    /// (125, reported over the pipe).
+    User {
+        /// The command, escaped for one line.
+        command: String,
+        /// The `--user` spec, if one was given.
+        user: Option<String>,
+        /// What went wrong.
+        error: UserError,
+    },
     /// exec failed in the child; `errno` came back over the pipe.
     Exec {
         /// The command, escaped for one line.
@@ -85,6 +98,12 @@ impl fmt::Display for SpawnError {
                 "cannot run '{command}': cannot return to the working directory: {}",
                 errno.desc()
             ),
+            SpawnError::User {
+                command,
+                user: Some(user),
+                error,
+            } => write!(f, "cannot run '{command}' as user '{}': {error}", printable(user)),
+            SpawnError::User { command, error, .. } => write!(f, "cannot run '{command}': {error}"),
             SpawnError::Exec {
                 command,
                 path: Some(path),
@@ -101,10 +120,15 @@ impl std::error::Error for SpawnError {}
 
 impl SpawnError {
     /// 127 when the command was not found, 126 when it was found but could
-    /// not run, as shells and Docker report them; 125 when pidone itself
-    /// failed.
+    /// not run, as shells and Docker report them; 2 for a `--user` that
+    /// cannot be resolved (bad input); 125 when pidone itself failed.
     pub fn exit_code(&self) -> u8 {
         match self {
+            SpawnError::User {
+                error: UserError::Refused(..),
+                ..
+            } => 125,
+            SpawnError::User { .. } => 2,
             SpawnError::Exec {
                 errno: Errno::ENOENT,
                 ..
@@ -120,8 +144,25 @@ impl SpawnError {
 /// working directory pidone was started in. pidone itself is in `/` and
 /// holds none of its inherited descriptors afterwards (see
 /// [`release_inherited`]), whether or not the child could start.
-pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Started, SpawnError> {
-    let mut plan = Plan::new(command, blocked)?;
+pub(crate) fn spawn(config: &Config, blocked: Blocked) -> Result<Started, SpawnError> {
+    let command = &config.command;
+    let as_user = |error| SpawnError::User {
+        command: printable(
+            &command
+                .first()
+                .unwrap_or(&OsString::new())
+                .to_string_lossy(),
+        ),
+        user: config.user.clone(),
+        error,
+    };
+    let identity = config.user.as_deref().map(user::resolve).transpose();
+    let mut plan = Plan::new(
+        command,
+        identity.map_err(as_user)?,
+        config.no_new_privs,
+        blocked,
+    )?;
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     plan.cwd = leave_cwd();
 
@@ -153,6 +194,9 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Started, S
             let command = printable(&command[0].to_string_lossy());
             if index == CWD_FAILED {
                 return Err(SpawnError::Cwd { command, errno });
+            }
+            if let Some(call) = usize::try_from(-2 - index).ok().and_then(|k| CALLS.get(k)) {
+                return Err(as_user(UserError::Refused(call, errno)));
             }
             let path = usize::try_from(index)
                 .ok()
