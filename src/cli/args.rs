@@ -22,6 +22,8 @@ const PARENT_DEATH_SIGNAL: &str = "parent-death-signal";
 const SUCCESS_EXIT: &str = "success-exit";
 const WARN_ORPHANS: &str = "warn-orphans";
 const NO_DRAIN: &str = "no-drain";
+const USER: &str = "user";
+const NO_NEW_PRIVS: &str = "no-new-privs";
 const PAUSE: &str = "pause";
 const VERBOSE: &str = "verbose";
 const VERSION: &str = "version";
@@ -41,6 +43,8 @@ pub(crate) struct Raw {
     pub success_exit: Vec<String>,
     pub warn_orphans: bool,
     pub no_drain: bool,
+    pub user: Option<String>,
+    pub no_new_privs: bool,
     pub pause: bool,
     pub verbose: u8,
     pub version: bool,
@@ -73,6 +77,8 @@ impl Raw {
             success_exit: texts(SUCCESS_EXIT),
             warn_orphans: m.get_flag(WARN_ORPHANS),
             no_drain: m.get_flag(NO_DRAIN),
+            user: text(USER),
+            no_new_privs: m.get_flag(NO_NEW_PRIVS),
             pause: m.get_flag(PAUSE),
             verbose: m.get_count(VERBOSE),
             version: m.get_flag(VERSION),
@@ -169,6 +175,17 @@ pub(crate) fn command() -> Command {
                 .help("Exit as soon as the command does: leave the processes it left to the next reaper instead of stopping them (as PID 1 the kernel kills them when pidone exits)"),
         )
         .arg(
+            Arg::new(USER)
+                .long("user")
+                .value_name("USER[:GROUP]")
+                .help("Run the command as USER (and GROUP), names or numbers from the image's /etc/passwd and /etc/group; pidone stays root"),
+        )
+        .arg(
+            flag(NO_NEW_PRIVS)
+                .long("no-new-privs")
+                .help("Set no_new_privs in the command: nothing it runs gains privileges through setuid bits or file capabilities"),
+        )
+        .arg(
             flag(PAUSE)
                 .short('P')
                 .long("pause")
@@ -216,6 +233,9 @@ mod tests {
             "3",
             "-w",
             "--no-drain",
+            "--user",
+            "app:44",
+            "--no-new-privs",
             "-P",
             "-vv",
             "-V",
@@ -239,6 +259,8 @@ mod tests {
                 success_exit: vec!["3".into()],
                 warn_orphans: true,
                 no_drain: true,
+                user: Some("app:44".into()),
+                no_new_privs: true,
                 pause: true,
                 verbose: 2,
                 version: true,

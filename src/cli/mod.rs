@@ -242,8 +242,13 @@ fn configure(raw: Raw, env: &Env) -> Result<Parsed, UsageError> {
             env.boolean("PIDONE_NO_DRAIN")
         }])?
         .unwrap_or(false),
-        user: None,
-        no_new_privs: false,
+        user: first(&[&|| flag_value("--user", &raw.user, values::user), &|| {
+            variable_value(env, "PIDONE_USER", values::user)
+        }])?,
+        no_new_privs: first(&[&|| Ok(raw.no_new_privs.then_some(true)), &|| {
+            env.boolean("PIDONE_NO_NEW_PRIVS")
+        }])?
+        .unwrap_or(false),
         command: raw.command,
     })))
 }

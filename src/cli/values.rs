@@ -36,6 +36,8 @@ pub enum ValueError {
     DeathSignal(i32),
     /// `--rewrite`: not a `FROM:TO` pidone can use.
     Rewrite(BadRewrite),
+    /// `--user`: not `USER[:GROUP]`; what is wrong, said.
+    User(String),
     /// `PIDONE_LOG`: not an env_logger filter.
     LogSpec {
         /// The filter as given.
@@ -97,6 +99,7 @@ impl fmt::Display for ValueError {
                 signals::name(*signo)
             ),
             ValueError::Rewrite(e) => e.fmt(f),
+            ValueError::User(why) => f.write_str(why),
             ValueError::LogSpec { spec, why } => {
                 write!(f, "'{}': {why}", printable(spec))
             }
@@ -130,6 +133,14 @@ pub fn duration(text: &str) -> Result<Duration, ValueError> {
         .filter(|&ms| ms <= 365 * 24 * 3_600_000)
         .map(Duration::from_millis)
         .ok_or_else(|| bad(DurationProblem::LongerThanAYear))
+}
+
+/// `USER[:GROUP]`, checked; names are resolved when the command starts.
+pub fn user(text: &str) -> Result<String, ValueError> {
+    let bad = |e| ValueError::User(format!("'{}': {e}", printable(text)));
+    crate::user::check(text)
+        .map_err(bad)
+        .map(|()| text.to_owned())
 }
 
 /// An exit code, 0 to 255.

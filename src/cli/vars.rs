@@ -72,6 +72,8 @@ pub const VARIABLES: &[Variable] = &[
     ),
     own("PIDONE_WARN_ORPHANS", "--warn-orphans", "A boolean; as --warn-orphans."),
     own("PIDONE_NO_DRAIN", "--no-drain", "A boolean; as --no-drain."),
+    own("PIDONE_USER", "--user", "As --user: USER[:GROUP]."),
+    own("PIDONE_NO_NEW_PRIVS", "--no-new-privs", "A boolean; as --no-new-privs."),
     own("PIDONE_PAUSE", "--pause", "A boolean; as --pause."),
     own("PIDONE_VERBOSE", "--verbose", "A number: how many times -v."),
     own(
