@@ -30,12 +30,12 @@ pub(crate) struct Identity {
 }
 
 /// Why the command cannot run as the user.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UserError {
     /// Not `USER[:GROUP]`.
     Malformed,
     /// A file that had to be read to resolve a name could not be.
-    Unreadable(&'static str, std::io::Error),
+    Unreadable(&'static str, Errno),
     /// No such user name in /etc/passwd.
     NoUser(String),
     /// No such group name in /etc/group.
@@ -50,7 +50,7 @@ impl fmt::Display for UserError {
             UserError::Malformed => f.write_str(
                 "not USER[:GROUP] (a user name or number, then optionally ':' and a group name or number)",
             ),
-            UserError::Unreadable(file, e) => write!(f, "cannot read {file}: {e}"),
+            UserError::Unreadable(file, e) => write!(f, "cannot read {file}: {}", e.desc()),
             UserError::NoUser(name) => write!(f, "no user '{}' in /etc/passwd", printable(name)),
             UserError::NoGroup(name) => write!(f, "no group '{}' in /etc/group", printable(name)),
             UserError::Refused(call, errno) => write!(f, "{call}: {}", errno.desc()),
@@ -87,7 +87,10 @@ fn id(s: &str) -> Option<Id<'_>> {
 
 /// Resolves `spec` in the image's /etc/passwd and /etc/group.
 pub(crate) fn resolve(spec: &str) -> Result<Identity, UserError> {
-    let read = |path| std::fs::read(path).map_err(|e| UserError::Unreadable(path, e));
+    let read = |path| {
+        let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+        std::fs::read(path).map_err(|e| UserError::Unreadable(path, errno(e)))
+    };
     resolve_in(spec, read("/etc/passwd"), read("/etc/group"))
 }
 
@@ -242,10 +245,7 @@ app:x:1000:
     }
 
     fn missing(file: &'static str) -> File {
-        Err(UserError::Unreadable(
-            file,
-            std::io::ErrorKind::NotFound.into(),
-        ))
+        Err(UserError::Unreadable(file, Errno::ENOENT))
     }
 
     fn error(spec: &str, passwd: File, group: File) -> String {
