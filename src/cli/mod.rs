@@ -62,6 +62,11 @@ pub struct Config {
     /// `--no-new-privs`: PR_SET_NO_NEW_PRIVS in the child, so nothing it
     /// runs gains privileges through setuid bits or file capabilities.
     pub no_new_privs: bool,
+    /// How long a stop request waits before it is forwarded (`--stop-delay`).
+    pub stop_delay: Duration,
+    /// When the main child exits, wait for every other process to end
+    /// instead of draining (`--wait-all`).
+    pub wait_all: bool,
 }
 
 impl Default for Config {
@@ -81,6 +86,8 @@ impl Default for Config {
             drain: true,
             user: None,
             no_new_privs: false,
+            stop_delay: Duration::ZERO,
+            wait_all: false,
         }
     }
 }
@@ -250,6 +257,7 @@ fn configure(raw: Raw, env: &Env) -> Result<Parsed, UsageError> {
         }])?
         .unwrap_or(false),
         command: raw.command,
+        ..Config::default()
     })))
 }
 
