@@ -5,6 +5,7 @@
 //! as libc skips it. Nothing here changes the process: the child makes the
 //! calls (spawn/exec.rs), between fork and exec.
 
+use std::ffi::CString;
 use std::fmt;
 
 use nix::errno::Errno;
@@ -13,7 +14,7 @@ use crate::signals::printable;
 
 /// A user or group as given: a name, or a number that needs no entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Id<'a> {
+pub(crate) enum Id<'a> {
     Name(&'a str),
     Number(u32),
 }
@@ -25,8 +26,9 @@ pub(crate) struct Identity {
     pub gid: u32,
     /// The primary group first, then each group that lists the user.
     pub groups: Vec<u32>,
-    /// The passwd entry's home, when the user has one: the child's HOME.
-    pub home: Option<Vec<u8>>,
+    /// `HOME=` the passwd entry's home, when the user has an entry: the
+    /// child's HOME instead of pidone's.
+    pub home: Option<CString>,
 }
 
 /// Why the command cannot run as the user.
@@ -47,9 +49,7 @@ pub enum UserError {
 impl fmt::Display for UserError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            UserError::Malformed => f.write_str(
-                "not USER[:GROUP] (a user name or number, then optionally ':' and a group name or number)",
-            ),
+            UserError::Malformed => f.write_str("not USER[:GROUP] with names or numbers"),
             UserError::Unreadable(file, e) => write!(f, "cannot read {file}: {}", e.desc()),
             UserError::NoUser(name) => write!(f, "no user '{}' in /etc/passwd", printable(name)),
             UserError::NoGroup(name) => write!(f, "no group '{}' in /etc/group", printable(name)),
@@ -61,11 +61,7 @@ impl fmt::Display for UserError {
 impl std::error::Error for UserError {}
 
 /// Reads `USER[:GROUP]`; pure, so the command line can check it.
-pub(crate) fn check(spec: &str) -> Result<(), UserError> {
-    parse(spec).map(|_| ())
-}
-
-fn parse(spec: &str) -> Result<(Id<'_>, Option<Id<'_>>), UserError> {
+pub(crate) fn parse(spec: &str) -> Result<(Id<'_>, Option<Id<'_>>), UserError> {
     let mut parts = spec.split(':').map(id);
     match (parts.next(), parts.next(), parts.next()) {
         (Some(Some(user)), None, None) => Ok((user, None)),
@@ -125,7 +121,7 @@ fn resolve_in(spec: &str, passwd: File, group: File) -> Result<Identity, UserErr
     };
     groups.retain(|&g| g != gid);
     groups.insert(0, gid);
-    let home = entry.map(|u| u.3);
+    let home = entry.and_then(|u| CString::new([&b"HOME="[..], &u.3].concat()).ok());
     Ok(Identity {
         uid,
         gid,
@@ -147,13 +143,7 @@ fn users(text: &[u8]) -> impl Iterator<Item = User> + '_ {
 }
 
 fn groups_of(text: &[u8]) -> impl Iterator<Item = Group<'_>> {
-    records(text).filter_map(|f| {
-        Some((
-            *f.first()?,
-            number(f.get(2)?)?,
-            f.get(3).copied().unwrap_or_default(),
-        ))
-    })
+    records(text).filter_map(|f| Some((*f.first()?, number(f.get(2)?)?, f.get(3).copied()?)))
 }
 
 /// The `:`-separated fields of each line that names something; comments and
@@ -166,12 +156,9 @@ fn records(text: &[u8]) -> impl Iterator<Item = Vec<&[u8]>> {
 
 /// Decimal digits that fit a u32; no sign, no blanks.
 fn number(field: &[u8]) -> Option<u32> {
-    let digits = !field.is_empty() && field.iter().all(u8::is_ascii_digit);
-    std::str::from_utf8(field)
-        .ok()?
-        .parse()
-        .ok()
-        .filter(|_| digits)
+    let text = std::str::from_utf8(field).ok()?;
+    let digits = text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok())?
 }
 
 #[cfg(test)]
@@ -200,7 +187,7 @@ app:x:1000:
     }
 
     fn ids(uid: u32, gid: u32, groups: &[u32], home: Option<&str>) -> Identity {
-        let home = home.map(|h| h.as_bytes().to_vec());
+        let home = home.map(|h| CString::new(format!("HOME={h}")).unwrap());
         Identity {
             uid,
             gid,
@@ -269,7 +256,7 @@ app:x:1000:
             "1:2:",
         ] {
             assert!(here(spec).starts_with("not USER[:GROUP]"), "{spec:?}");
-            assert!(check(spec).is_err(), "{spec:?}");
+            assert!(parse(spec).is_err(), "{spec:?}");
         }
         assert_eq!(here("bob"), "no user 'bob' in /etc/passwd");
         assert_eq!(here("app:wheel"), "no group 'wheel' in /etc/group");

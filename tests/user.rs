@@ -277,8 +277,7 @@ fn bad_input_is_one_line_before_anything_starts() {
     if skip() {
         return;
     }
-    let malformed =
-        "not USER[:GROUP] (a user name or number, then optionally ':' and a group name or number)";
+    let malformed = "not USER[:GROUP] with names or numbers";
     let cases: &[(Etc, &[&str], Option<&str>, String)] = &[
         (
             Etc::Ours,

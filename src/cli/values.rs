@@ -138,9 +138,8 @@ pub fn duration(text: &str) -> Result<Duration, ValueError> {
 /// `USER[:GROUP]`, checked; names are resolved when the command starts.
 pub fn user(text: &str) -> Result<String, ValueError> {
     let bad = |e| ValueError::User(format!("'{}': {e}", printable(text)));
-    crate::user::check(text)
-        .map_err(bad)
-        .map(|()| text.to_owned())
+    crate::user::parse(text).map_err(bad)?;
+    Ok(text.to_owned())
 }
 
 /// An exit code, 0 to 255.

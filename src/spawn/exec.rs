@@ -6,13 +6,14 @@
 //! program, only enters its group and restores its signals).
 #![allow(unsafe_code)]
 
-use std::ffi::{CString, OsString};
+use std::ffi::CString;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 
 use super::{SpawnError, CWD_FAILED};
+use crate::cli::Config;
 use crate::jobctl::Terminal;
 use crate::signals::Blocked;
 use crate::sys;
@@ -21,12 +22,7 @@ use crate::user::Identity;
 /// The calls that make the child the user and keep it from gaining
 /// privileges, in the order made; call k failing is reported as the index
 /// `-2 - k`.
-pub(super) const CALLS: [&str; 4] = [
-    "setgroups",
-    "setgid",
-    "setuid",
-    "prctl(PR_SET_NO_NEW_PRIVS)",
-];
+pub(super) const CALLS: [&str; 4] = ["setgroups", "setgid", "setuid", "PR_SET_NO_NEW_PRIVS"];
 
 /// The PATH searched when none is set, as Docker sets it.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -51,20 +47,19 @@ pub(super) struct Plan {
     /// The caller's working directory (O_PATH), for the child to go back to.
     pub(super) cwd: Option<RawFd>,
     blocked: Blocked,
-    /// Who the command runs as (`--user`), and `HOME=` from its entry,
-    /// which `env_ptrs` points to instead of pidone's HOME.
+    /// Who the command runs as (`--user`); `env_ptrs` points to its
+    /// `HOME=` string, if any, instead of pidone's HOME.
     user: Option<Identity>,
-    _home: Option<CString>,
     no_new_privs: bool,
 }
 
 impl Plan {
     pub(super) fn new(
-        command: &[OsString],
-        mut user: Option<Identity>,
-        no_new_privs: bool,
+        config: &Config,
+        user: Option<Identity>,
         blocked: Blocked,
     ) -> Result<Plan, SpawnError> {
+        let command = &config.command;
         let cstring = |bytes: &[u8], what| CString::new(bytes).map_err(|_| SpawnError::Nul(what));
         let argv = command
             .iter()
@@ -91,9 +86,7 @@ impl Plan {
         // The environment goes to the child as it is, pointers and all; only
         // a LISTEN_PID naming pidone is pointed elsewhere, in the child, and
         // HOME is the user's when `--user` found an entry (as gosu sets it).
-        let home = user.as_mut().and_then(|u| u.home.take());
-        let home = home.map(|h| cstring(&[&b"HOME="[..], &h].concat(), "HOME"));
-        let home = home.transpose()?;
+        let home = user.as_ref().and_then(|u| u.home.as_ref());
         let mine = format!("LISTEN_PID={}", std::process::id());
         let mut listen_pid = None;
         let mut env_ptrs = Vec::new();
@@ -123,8 +116,7 @@ impl Plan {
             cwd: None,
             blocked,
             user,
-            _home: home,
-            no_new_privs,
+            no_new_privs: config.no_new_privs,
         })
     }
 }

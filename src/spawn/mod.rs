@@ -12,7 +12,6 @@
 //! directory, mount, file or socket, even for a moment.
 #![allow(unsafe_code)]
 
-use std::ffi::OsString;
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -98,12 +97,10 @@ impl fmt::Display for SpawnError {
                 "cannot run '{command}': cannot return to the working directory: {}",
                 errno.desc()
             ),
-            SpawnError::User {
-                command,
-                user: Some(user),
-                error,
-            } => write!(f, "cannot run '{command}' as user '{}': {error}", printable(user)),
-            SpawnError::User { command, error, .. } => write!(f, "cannot run '{command}': {error}"),
+            SpawnError::User { command, user, error } => {
+                let who = user.as_deref().map(|u| format!(" as user '{}'", printable(u)));
+                write!(f, "cannot run '{command}'{}: {error}", who.unwrap_or_default())
+            }
             SpawnError::Exec {
                 command,
                 path: Some(path),
@@ -124,11 +121,7 @@ impl SpawnError {
     /// cannot be resolved (bad input); 125 when pidone itself failed.
     pub fn exit_code(&self) -> u8 {
         match self {
-            SpawnError::User {
-                error: UserError::Refused(..),
-                ..
-            } => 125,
-            SpawnError::User { .. } => 2,
+            SpawnError::User { error, .. } if !matches!(error, UserError::Refused(..)) => 2,
             SpawnError::Exec {
                 errno: Errno::ENOENT,
                 ..
@@ -150,19 +143,14 @@ pub(crate) fn spawn(config: &Config, blocked: Blocked) -> Result<Started, SpawnE
         command: printable(
             &command
                 .first()
-                .unwrap_or(&OsString::new())
-                .to_string_lossy(),
+                .map(|c| c.to_string_lossy())
+                .unwrap_or_default(),
         ),
         user: config.user.clone(),
         error,
     };
-    let identity = config.user.as_deref().map(user::resolve).transpose();
-    let mut plan = Plan::new(
-        command,
-        identity.map_err(as_user)?,
-        config.no_new_privs,
-        blocked,
-    )?;
+    let user = config.user.as_deref().map(user::resolve).transpose();
+    let mut plan = Plan::new(config, user.map_err(as_user)?, blocked)?;
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     plan.cwd = leave_cwd();
 
