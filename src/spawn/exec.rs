@@ -17,7 +17,7 @@ use crate::cli::Config;
 use crate::jobctl::Terminal;
 use crate::signals::Blocked;
 use crate::sys;
-use crate::user::Identity;
+use crate::user::{self, Identity};
 
 /// The calls that make the child the user and keep it from gaining
 /// privileges, in the order made; call k failing is reported as the index
@@ -54,11 +54,7 @@ pub(super) struct Plan {
 }
 
 impl Plan {
-    pub(super) fn new(
-        config: &Config,
-        user: Option<Identity>,
-        blocked: Blocked,
-    ) -> Result<Plan, SpawnError> {
+    pub(super) fn new(config: &Config, blocked: Blocked) -> Result<Plan, SpawnError> {
         let command = &config.command;
         let cstring = |bytes: &[u8], what| CString::new(bytes).map_err(|_| SpawnError::Nul(what));
         let argv = command
@@ -83,23 +79,9 @@ impl Plan {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
-        // The environment goes to the child as it is, pointers and all; only
-        // a LISTEN_PID naming pidone is pointed elsewhere, in the child, and
-        // HOME is the user's when `--user` found an entry (as gosu sets it).
-        let home = user.as_ref().and_then(|u| u.home.as_ref());
-        let mine = format!("LISTEN_PID={}", std::process::id());
-        let mut listen_pid = None;
-        let mut env_ptrs = Vec::new();
-        for entry in sys::environment() {
-            if entry.to_bytes() == mine.as_bytes() {
-                listen_pid = Some(env_ptrs.len());
-            }
-            if home.is_none() || !entry.to_bytes().starts_with(b"HOME=") {
-                env_ptrs.push(entry.as_ptr());
-            }
-        }
-        env_ptrs.extend(home.as_ref().map(|h| h.as_ptr()));
-        env_ptrs.push(std::ptr::null());
+        let user = config.user.as_deref().map(user::resolve).transpose();
+        let user = user.map_err(|e| SpawnError::user(config, e))?;
+        let (env_ptrs, listen_pid) = environment(user.as_ref().and_then(|u| u.home.as_ref()));
         let argv_ptrs = null_terminated(&argv);
         let mut sh_argv = vec![c"/bin/sh".as_ptr(), std::ptr::null()];
         sh_argv.extend(argv.iter().skip(1).map(|a| a.as_ptr()));
@@ -119,6 +101,27 @@ impl Plan {
             no_new_privs: config.no_new_privs,
         })
     }
+}
+
+/// The environment goes to the child as it is, pointers and all; only a
+/// LISTEN_PID naming pidone is pointed elsewhere, in the child (its index
+/// is returned), and HOME is `home` when `--user` found an entry (as gosu
+/// sets it).
+fn environment(home: Option<&CString>) -> (Vec<*const libc::c_char>, Option<usize>) {
+    let mine = format!("LISTEN_PID={}", std::process::id());
+    let mut listen_pid = None;
+    let mut env_ptrs = Vec::new();
+    for entry in sys::environment() {
+        if entry.to_bytes() == mine.as_bytes() {
+            listen_pid = Some(env_ptrs.len());
+        }
+        if home.is_none() || !entry.to_bytes().starts_with(b"HOME=") {
+            env_ptrs.push(entry.as_ptr());
+        }
+    }
+    env_ptrs.extend(home.map(|h| h.as_ptr()));
+    env_ptrs.push(std::ptr::null());
+    (env_ptrs, listen_pid)
 }
 
 fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {

@@ -12,6 +12,7 @@
 //! directory, mount, file or socket, even for a moment.
 #![allow(unsafe_code)]
 
+use std::ffi::OsString;
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -28,7 +29,7 @@ use crate::jobctl::Terminal;
 use crate::signals::{printable, Blocked};
 use crate::sys;
 use crate::targets::Process;
-use crate::user::{self, UserError};
+use crate::user::UserError;
 
 /// What the child reports instead of an index into the candidates when it
 /// could not go back to the caller's working directory.
@@ -130,6 +131,17 @@ impl SpawnError {
             _ => 125,
         }
     }
+
+    /// Running the command as `config.user` (or without new privileges)
+    /// failed.
+    fn user(config: &Config, error: UserError) -> SpawnError {
+        let (command, user) = (shown(&config.command), config.user.clone());
+        SpawnError::User {
+            command,
+            user,
+            error,
+        }
+    }
 }
 
 /// Starts `command` with the signal state pidone was given, in its own
@@ -138,19 +150,7 @@ impl SpawnError {
 /// holds none of its inherited descriptors afterwards (see
 /// [`release_inherited`]), whether or not the child could start.
 pub(crate) fn spawn(config: &Config, blocked: Blocked) -> Result<Started, SpawnError> {
-    let command = &config.command;
-    let as_user = |error| SpawnError::User {
-        command: printable(
-            &command
-                .first()
-                .map(|c| c.to_string_lossy())
-                .unwrap_or_default(),
-        ),
-        user: config.user.clone(),
-        error,
-    };
-    let user = config.user.as_deref().map(user::resolve).transpose();
-    let mut plan = Plan::new(config, user.map_err(as_user)?, blocked)?;
+    let mut plan = Plan::new(config, blocked)?;
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     plan.cwd = leave_cwd();
 
@@ -179,25 +179,37 @@ pub(crate) fn spawn(config: &Config, blocked: Blocked) -> Result<Started, SpawnE
             // The child has _exit'ed (or is about to): collect it now so it
             // never shows up as a zombie or an orphan.
             let _ = sys::wait(child, 0);
-            let command = printable(&command[0].to_string_lossy());
-            if index == CWD_FAILED {
-                return Err(SpawnError::Cwd { command, errno });
-            }
-            if let Some(call) = usize::try_from(-2 - index).ok().and_then(|k| CALLS.get(k)) {
-                return Err(as_user(UserError::Refused(call, errno)));
-            }
-            let path = usize::try_from(index)
-                .ok()
-                .filter(|_| plan.searched && errno != Errno::ENOENT)
-                .and_then(|i| plan.candidates.get(i))
-                .map(|p| printable(&p.to_string_lossy()));
-            Err(SpawnError::Exec {
-                command,
-                path,
-                errno,
-            })
+            Err(failure(config, &plan, errno, index))
         }
     }
+}
+
+/// What the child reported, as an error: the step that failed (returning
+/// to the directory, becoming the user, exec of which candidate) and why.
+fn failure(config: &Config, plan: &Plan, errno: Errno, index: i32) -> SpawnError {
+    let command = shown(&config.command);
+    if index == CWD_FAILED {
+        return SpawnError::Cwd { command, errno };
+    }
+    if let Some(call) = usize::try_from(-2 - index).ok().and_then(|k| CALLS.get(k)) {
+        return SpawnError::user(config, UserError::Refused(call, errno));
+    }
+    let path = usize::try_from(index)
+        .ok()
+        .filter(|_| plan.searched && errno != Errno::ENOENT)
+        .and_then(|i| plan.candidates.get(i))
+        .map(|p| printable(&p.to_string_lossy()));
+    SpawnError::Exec {
+        command,
+        path,
+        errno,
+    }
+}
+
+/// The command's name as messages show it: escaped, on one line.
+fn shown(command: &[OsString]) -> String {
+    let name = command.first().map(|c| c.to_string_lossy());
+    printable(&name.unwrap_or_default())
 }
 
 /// Forks the child, which runs `exec_child` in its own copy of pidone's
