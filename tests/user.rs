@@ -55,6 +55,8 @@ impl Files {
         std::fs::write(dir.join("passwd"), PASSWD).expect("passwd");
         std::fs::write(dir.join("group"), GROUP).expect("group");
         std::fs::copy(example("euid"), dir.join("euid")).expect("euid");
+        // /tmp is the namespace's own: pidone may not be run from there.
+        std::fs::copy(pidone(), dir.join("pidone")).expect("pidone");
         Files(dir)
     }
 }
@@ -99,7 +101,7 @@ fn command(files: &Files, etc: Etc, before: &[&str], args: &[&str]) -> Command {
         Etc::Ours => "ours",
         Etc::Empty => "empty",
     });
-    cmd.args(before).arg(pidone()).args(args);
+    cmd.args(before).arg(files.0.join("pidone")).args(args);
     cmd.env("HOME", "/test-home").env("MARK", "kept");
     cmd.env_remove("PIDONE_USER")
         .env_remove("PIDONE_NO_NEW_PRIVS");
