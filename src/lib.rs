@@ -66,16 +66,15 @@ pub fn main(args: Vec<OsString>, blocked: Blocked) -> u8 {
 }
 
 fn try_main(args: Vec<OsString>, blocked: Blocked) -> Result<u8, Error> {
-    // One pass over the environment for the variables pidone reads, not a
-    // scan of it per variable.
+    // One pass over the environment for the variables pidone reads (the
+    // option table names them), not a scan of it per variable.
     let vars: Vec<(&[u8], &std::ffi::OsStr)> = sys::environment()
         .filter_map(|entry| {
             let entry = entry.to_bytes();
             let eq = entry.iter().position(|&b| b == b'=')?;
             let (name, value) = (&entry[..eq], &entry[eq + 1..]);
-            let ours = [&b"PIDONE_"[..], b"TINI_", b"DUMB_INIT_"];
-            ours.iter()
-                .any(|prefix| name.starts_with(prefix))
+            cli::variables()
+                .any(|ours| ours.as_bytes() == name)
                 .then(|| (name, std::os::unix::ffi::OsStrExt::from_bytes(value)))
         })
         .collect();
