@@ -55,8 +55,6 @@ impl Files {
         std::fs::write(dir.join("passwd"), PASSWD).expect("passwd");
         std::fs::write(dir.join("group"), GROUP).expect("group");
         std::fs::copy(example("euid"), dir.join("euid")).expect("euid");
-        // /tmp is the namespace's own: pidone may not be run from there.
-        std::fs::copy(pidone(), dir.join("pidone")).expect("pidone");
         Files(dir)
     }
 }
@@ -67,10 +65,15 @@ impl Drop for Files {
     }
 }
 
-/// Mounts what `etc` says, then execs the rest of its arguments (pidone,
-/// or a wrapper of it) as PID 1.
+/// Copies pidone (`$3`) out of the way of the namespace's own /tmp (by a
+/// process of its own: a copy written by the test, which forks on other
+/// threads, could be held open for writing by a child, and exec would fail
+/// with ETXTBSY), mounts what `etc` says, then execs the rest of its
+/// arguments (that copy of pidone, or a wrapper of it) as PID 1.
 const SETUP: &str = r#"set -e
-src=$1 etc=$2; shift 2
+src=$1 etc=$2
+cp "$3" "$src/pidone"
+shift 3
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 cp "$src/euid" /tmp/euid
 chmod 4755 /tmp/euid
@@ -101,7 +104,10 @@ fn command(files: &Files, etc: Etc, before: &[&str], args: &[&str]) -> Command {
         Etc::Ours => "ours",
         Etc::Empty => "empty",
     });
-    cmd.args(before).arg(files.0.join("pidone")).args(args);
+    cmd.arg(pidone())
+        .args(before)
+        .arg(files.0.join("pidone"))
+        .args(args);
     cmd.env("HOME", "/test-home").env("MARK", "kept");
     cmd.env_remove("PIDONE_USER")
         .env_remove("PIDONE_NO_NEW_PRIVS");
