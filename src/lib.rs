@@ -35,6 +35,7 @@ mod spawn;
 mod supervise;
 mod sys;
 mod targets;
+mod user;
 
 use std::ffi::OsString;
 
@@ -44,6 +45,7 @@ pub use selfinit::{init_self, SelfInitError};
 pub use signals::{block_all, Blocked};
 pub use spawn::SpawnError;
 pub use targets::Target;
+pub use user::UserError;
 
 /// The `pidone` binary, from argv to exit code: prepares pidone's own
 /// stderr, parses `args` (`argv[0]` first) and the environment, prints help or

@@ -62,6 +62,13 @@ pub struct Config {
     /// When the main child exits, wait for every other process to end
     /// instead of draining (`--wait-all`).
     pub wait_all: bool,
+    /// `--user USER[:GROUP]`: who the command runs as, resolved in the
+    /// image's /etc/passwd and /etc/group when it starts; None keeps
+    /// pidone's user.
+    pub user: Option<String>,
+    /// `--no-new-privs`: PR_SET_NO_NEW_PRIVS in the child, so nothing it
+    /// runs gains privileges through setuid bits or file capabilities.
+    pub no_new_privs: bool,
 }
 
 impl Default for Config {
@@ -81,6 +88,8 @@ impl Default for Config {
             drain: true,
             stop_delay: Duration::ZERO,
             wait_all: false,
+            user: None,
+            no_new_privs: false,
         }
     }
 }

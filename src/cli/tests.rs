@@ -365,3 +365,26 @@ fn peers_variables_read_by_their_rules() {
         0
     );
 }
+
+#[test]
+fn user_is_checked_here_and_resolved_at_start() {
+    assert_eq!(
+        config(&["--user", "app:44", "id"], &[]).user.as_deref(),
+        Some("app:44")
+    );
+    let c = config(
+        &["id"],
+        &[("PIDONE_USER", "1000"), ("PIDONE_NO_NEW_PRIVS", "1")],
+    );
+    assert_eq!((c.user.as_deref(), c.no_new_privs), (Some("1000"), true));
+    let c = config(
+        &["--user", "0", "--no-new-privs", "id"],
+        &[("PIDONE_USER", "a:b:c")],
+    );
+    assert_eq!((c.user.as_deref(), c.no_new_privs), (Some("0"), true));
+    assert_eq!(config(&["id"], &[("PIDONE_USER", "")]).user, None);
+    let e = error(&["--user", "a:b:c", "id"], &[]);
+    assert!(e.starts_with("--user: 'a:b:c': not USER[:GROUP]"), "{e}");
+    let e = error(&["id"], &[("PIDONE_USER", ":")]);
+    assert!(e.starts_with("PIDONE_USER: ':': not USER[:GROUP]"), "{e}");
+}

@@ -61,6 +61,12 @@ pub fn boolean(text: &str) -> Result<bool, &'static str> {
     }
 }
 
+/// `USER[:GROUP]`, checked here; names are resolved when the command starts.
+pub fn user(text: &str) -> Result<String, ValueError> {
+    crate::user::parse(text).map_err(|e| format!("'{}': {e}", printable(text)))?;
+    Ok(text.to_owned())
+}
+
 /// An exit code, 0 to 255.
 pub fn exit_code(text: &str) -> Result<u8, ValueError> {
     byte(text).map_err(|why| format!("invalid exit code '{}': {why}", printable(text)))

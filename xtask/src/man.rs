@@ -22,8 +22,8 @@ const EXIT_CODES: &[(&str, &str)] = &[
     ("the command's code", "The command exited with it (0 to 255)."),
     ("128+N", "Signal N killed the command (143 for SIGTERM, 137 for SIGKILL), as a shell's $?."),
     ("0", "The final code is one given with -e; or pause mode ended by SIGTERM or SIGINT."),
-    ("2", "Usage error: unknown option, bad value or variable, no command. One line on stderr; no command started."),
-    ("125", "pidone itself could not start the command (fork or pipe failed, or it could not return to the working directory)."),
+    ("2", "Usage error: unknown option, bad value or variable, no command, a --user the image's /etc/passwd and /etc/group cannot resolve. One line on stderr; no command started."),
+    ("125", "pidone itself could not start the command (fork or pipe failed, it could not return to the working directory, or setgroups, setgid, setuid or PR_SET_NO_NEW_PRIVS failed in the child)."),
     ("126", "The command was found but cannot run (not executable, a directory)."),
     ("127", "The command was not found."),
 ];
