@@ -14,22 +14,25 @@ mod options;
 mod values;
 
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 use clap::ArgMatches;
 
 pub use error::UsageError;
 pub use options::{Kind, Opt, Peer, OPTIONS};
-pub use values::ValueError;
 
 use crate::signals::{printable, Rewrite};
 use crate::targets::Target;
-pub(crate) use options::command;
+pub use options::command;
 use options::{peer, Env, COMMAND};
 
 /// Everything pidone was asked to do. [`Config::default`] is pidone with no
-/// option set (and no command, which only the self-init entry goes without).
+/// option set (and no command, which only the self-init entry goes
+/// without); [`Config::from_options`] reads pidone's own options, as the
+/// binary does, and says what is wrong with them.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// The command and its arguments, as bytes; empty in pause mode.
     pub command: Vec<OsString>,
@@ -94,6 +97,34 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// A config from pidone's options as the binary takes them, without a
+    /// command (for [`crate::init_self`]); variables are not read.
+    ///
+    /// ```
+    /// let config = pidone::Config::from_options(["--grace", "2s", "-r", "TERM:QUIT"])?;
+    /// assert_eq!(config.grace, std::time::Duration::from_secs(2));
+    /// assert!(pidone::Config::from_options(["--grace", "soon"]).is_err());
+    /// # Ok::<(), pidone::UsageError>(())
+    /// ```
+    pub fn from_options<S: Into<OsString>>(
+        options: impl IntoIterator<Item = S>,
+    ) -> Result<Config, UsageError> {
+        let mut args = vec![OsString::from("pidone")];
+        args.extend(options.into_iter().map(Into::into));
+        args.extend(["--".into(), "-".into()]);
+        match parse(args, |_| None)? {
+            Parsed::Run(mut config) if config.command.len() == 1 => {
+                config.command.clear();
+                Ok(*config)
+            }
+            _ => Err(UsageError(
+                "not options for a config: a command or --help, --version or --license".to_owned(),
+            )),
+        }
+    }
+}
+
 /// The default `--grace`: well inside Docker's 10 s stop timeout, leaving
 /// the main child time of its own to stop first.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -117,11 +148,32 @@ pub fn variables() -> impl Iterator<Item = &'static str> {
         .flat_map(|o| o.variable.into_iter().chain(o.peers.iter().map(|p| p.0)))
 }
 
+/// The variables pidone reads, picked out of `environment` (`NAME=value`
+/// entries) in one pass, not a scan of it per variable.
+pub(crate) fn lookup<'a>(
+    environment: impl Iterator<Item = &'a std::ffi::CStr>,
+) -> impl Fn(&str) -> Option<OsString> + 'a {
+    let ours: Vec<(&[u8], &[u8])> = environment
+        .filter_map(|entry| {
+            let entry = entry.to_bytes();
+            let eq = entry.iter().position(|&b| b == b'=')?;
+            let (name, value) = (&entry[..eq], &entry[eq + 1..]);
+            variables()
+                .any(|v| v.as_bytes() == name)
+                .then_some((name, value))
+        })
+        .collect();
+    move |name| {
+        let (_, value) = ours.iter().find(|(n, _)| *n == name.as_bytes())?;
+        Some(std::ffi::OsStr::from_bytes(value).to_os_string())
+    }
+}
+
 /// Reads `args` (with `argv[0]`) and the environment through `env`. Pure:
 /// no system call, nothing printed.
 ///
 /// ```
-/// use pidone::cli::{parse, Parsed};
+/// use pidone::{parse, Parsed};
 /// let args = ["pidone", "--grace", "2s", "--", "nginx", "-g", "daemon off;"];
 /// let vars = |name: &str| (name == "PIDONE_REWRITE").then(|| "TERM:QUIT".into());
 /// let Ok(Parsed::Run(config)) = parse(args.iter().map(Into::into).collect(), vars) else {

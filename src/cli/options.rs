@@ -245,7 +245,7 @@ pub(crate) fn peer(env: &Env, name: &str, rule: Peer) -> Option<Given> {
 
 /// pidone's command line, as clap defines it (also the source of `--help`
 /// and of the man page).
-pub(crate) fn command() -> Command {
+pub fn command() -> Command {
     let command = Command::new("pidone")
         .about("Runs COMMAND as PID 1: forwards every signal, reaps every zombie, exits with its status.")
         .override_usage("pidone [OPTIONS] [--] COMMAND [ARG]...\n       pidone -P")

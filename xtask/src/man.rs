@@ -15,7 +15,7 @@ use std::io::{self, Write};
 
 use clap::Command;
 use clap_mangen::Man;
-use pidone::cli::{Kind, Opt, Peer, OPTIONS};
+use pidone::{Kind, Opt, Peer, OPTIONS};
 
 /// EXIT STATUS: (code, when).
 const EXIT_CODES: &[(&str, &str)] = &[
