@@ -14,29 +14,70 @@
 use std::os::fd::RawFd;
 
 use crate::signals;
-use crate::spawn::Child;
 use crate::sys::{self, SigInfo};
+
+/// Where the child stands towards pidone's terminal.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Terminal {
+    /// pidone's controlling terminal, if stdin, stdout or stderr is on it,
+    /// whether or not pidone is in its foreground now (`pidone cmd &` in a
+    /// shell): job control hands it to the child once pidone is brought to
+    /// the foreground.
+    pub tty: Option<RawFd>,
+    /// pidone's group holds the terminal: the child takes it over.
+    take: bool,
+    /// The child gets a process group of its own.
+    pub own_group: bool,
+}
+
+impl Terminal {
+    pub(crate) fn now() -> Terminal {
+        // tcgetpgrp(3) answers only for the caller's controlling terminal
+        // (ENOTTY for any other), in the foreground or not.
+        let foreground = (0..=2).find_map(|fd| Some((fd, sys::terminal_foreground(fd)?)));
+        let my_group = nix::unistd::getpgrp().as_raw();
+        Terminal {
+            tty: foreground.map(|(fd, _)| fd),
+            take: foreground.is_some_and(|(_, group)| group == my_group),
+            // getpgrp() is 0 when the group's leader is outside pidone's
+            // PID namespace (pid_namespaces(7)). That matters only with a
+            // terminal at hand.
+            own_group: my_group != 0 || !(0..=2).any(sys::is_terminal),
+        }
+    }
+
+    /// The child's side: its own group, and the terminal if pidone's group
+    /// held it. Async-signal-safe.
+    pub(crate) fn enter(self) {
+        if self.own_group {
+            let me = nix::unistd::getpid();
+            let _ = nix::unistd::setpgid(me, me);
+            if let Some(fd) = self.tty.filter(|_| self.take) {
+                // pidone blocks SIGTTOU, so a background group may take the
+                // terminal without being stopped (tcsetpgrp(3)).
+                let _ = sys::give_terminal(fd, me.as_raw());
+            }
+        }
+    }
+}
 
 /// What job control knows of the main child and pidone's terminal.
 #[derive(Debug)]
 pub(crate) struct JobControl {
-    /// pidone's controlling terminal, if it has one.
-    tty: Option<RawFd>,
-    /// The child leads its own process group.
-    own_group: bool,
-    /// The child stayed in pidone's process group.
-    shares_group: bool,
+    /// Where the child stands towards the terminal; `None` without a child.
+    terminal: Option<Terminal>,
     /// pidone is its namespace's init: nobody would continue it.
     is_init: bool,
+    /// The child is stopped (its last status change was a stop).
+    stopped: bool,
 }
 
 impl JobControl {
-    pub fn new(child: Option<&Child>, is_init: bool) -> JobControl {
+    pub fn new(terminal: Option<Terminal>, is_init: bool) -> JobControl {
         JobControl {
-            tty: child.and_then(|c| c.tty),
-            own_group: child.is_some_and(|c| c.own_group),
-            shares_group: child.is_some_and(|c| !c.own_group),
+            terminal,
             is_init,
+            stopped: false,
         }
     }
 
@@ -44,12 +85,23 @@ impl JobControl {
     /// stops too, so the shell sees its job stop and can continue it.
     /// Elsewhere (PID 1, a session leader) nobody would ever continue
     /// pidone, and it stays put.
-    pub fn child_stopped(&self, signo: i32) {
+    pub fn child_stopped(&mut self, signo: i32) {
         log::debug!("child stopped by {}", signals::name(signo));
+        self.stopped = true;
         let from_terminal = matches!(signo, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU);
         if from_terminal && !self.is_init && in_shell_job() {
             let _ = sys::kill(std::process::id() as i32, libc::SIGSTOP);
         }
+    }
+
+    /// The child was continued.
+    pub fn child_continued(&mut self) {
+        self.stopped = false;
+    }
+
+    /// Whether the child is stopped now, as far as its status changes say.
+    pub fn child_is_stopped(&self) -> bool {
+        self.stopped
     }
 
     /// pidone got SIGCONT: if its group holds the terminal now (the shell
@@ -57,7 +109,7 @@ impl JobControl {
     /// continued too. Works whether pidone had the terminal when it started
     /// the child or was started in the background (`pidone cmd &`).
     pub fn continued(&self, child_pid: i32) {
-        let Some(fd) = self.tty.filter(|_| self.own_group) else {
+        let Some(fd) = self.terminal.filter(|t| t.own_group).and_then(|t| t.tty) else {
             return;
         };
         if sys::terminal_foreground(fd) == Some(nix::unistd::getpgrp().as_raw()) {
@@ -70,7 +122,7 @@ impl JobControl {
     /// Whether `info` is a terminal's signal to pidone's group that the
     /// child, sharing that group, has received already.
     pub fn child_has_it(&self, info: &SigInfo) -> bool {
-        info.code == libc::SI_KERNEL && self.shares_group
+        info.code == libc::SI_KERNEL && self.terminal.is_some_and(|t| !t.own_group)
     }
 }
 

@@ -104,6 +104,9 @@ fn try_main(args: Vec<OsString>, blocked: Blocked) -> Result<u8, Error> {
 /// no child is left. `blocked` proves every signal is blocked; pidone's
 /// logging must have been set up by [`main`] for diagnostics to appear.
 pub fn run(config: &Config, blocked: Blocked) -> Result<u8, Error> {
+    if config.command.is_empty() && !config.pause {
+        return Err(cli::UsageError::NoCommand.into());
+    }
     Ok(supervise::run(config, blocked)?)
 }
 

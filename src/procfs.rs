@@ -12,8 +12,15 @@ use std::fs;
 pub(crate) struct Stat {
     pub pid: i32,
     pub ppid: i32,
-    /// Exited, waiting to be reaped (`Z`), or being reaped (`X`).
+    /// When it started, in clock ticks after boot: with the pid, an
+    /// identity no later process can share.
+    pub start: u64,
+    /// Every thread has exited and it only waits to be reaped. A leader
+    /// that called pthread_exit shows `Z` too, but its process lives on
+    /// while another thread does (`num_threads` counts the dead leader).
     pub zombie: bool,
+    /// Stopped by a signal (`T`).
+    pub stopped: bool,
 }
 
 /// Whether /proc belongs to pidone's PID namespace. A /proc of another
@@ -83,18 +90,29 @@ pub(crate) fn all() -> impl Iterator<Item = Stat> {
         .filter_map(|entry| stat(entry.ok()?.file_name().to_str()?.parse().ok()?))
 }
 
-/// `pid (comm) S ppid ...`: comm may hold spaces and ')', so read after the
-/// last ')'.
+/// `pid (comm) S ppid ...` (proc(5)): comm may hold spaces and ')', so
+/// read after the last ')', where field 3 (the state) comes first.
 fn parse_stat(pid: i32, stat: &str) -> Option<Stat> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?;
-    let ppid = fields.next()?.parse().ok()?;
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).copied();
+    let state = field(3)?;
+    let threads: u64 = field(20)?.parse().ok()?;
     Some(Stat {
         pid,
-        ppid,
-        zombie: state == "Z" || state == "X",
+        ppid: field(4)?.parse().ok()?,
+        start: field(22)?.parse().ok()?,
+        zombie: (state == "Z" || state == "X") && threads <= 1,
+        stopped: state == "T",
     })
+}
+
+/// The command name of `pid` (`comm`, at most 15 bytes), for a message.
+pub(crate) fn name(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm")).map_or_else(
+        |_| "?".to_owned(),
+        |c| crate::signals::printable(c.trim_end()),
+    )
 }
 
 #[cfg(test)]
@@ -103,10 +121,21 @@ mod tests {
 
     #[test]
     fn reads_stat_lines_with_odd_names() {
-        let p = parse_stat(42, "42 (a) b) (c) S 7 42 42 0 -1");
-        assert_eq!(p.map(|p| (p.pid, p.ppid, p.zombie)), Some((42, 7, false)));
-        let p = parse_stat(9, "9 (x) Z 1 9 9");
-        assert!(p.is_some_and(|p| p.zombie));
+        let tail = "0 -1 4194560 0 0 0 0 0 0 0 0 20 0 THREADS 0 START 0";
+        let line = |head: &str, threads: &str| {
+            format!(
+                "{head} {}",
+                tail.replace("THREADS", threads).replace("START", "777")
+            )
+        };
+        let p = parse_stat(42, &line("42 (a) b) (c) S 7 42 42", "1"));
+        let p = p.map(|p| (p.pid, p.ppid, p.start, p.zombie, p.stopped));
+        assert_eq!(p, Some((42, 7, 777, false, false)));
+        assert!(parse_stat(9, &line("9 (x) Z 1 9 9", "1")).is_some_and(|p| p.zombie));
+        assert!(parse_stat(9, &line("9 (x) T 1 9 9", "1")).is_some_and(|p| p.stopped));
+        // A leader that called pthread_exit while another thread runs on.
+        assert!(parse_stat(9, &line("9 (x) Z 1 9 9", "2")).is_some_and(|p| !p.zombie));
         assert!(parse_stat(1, "garbage").is_none());
+        assert!(parse_stat(1, "1 (x) S 0").is_none());
     }
 }

@@ -51,6 +51,9 @@ pub struct Reaped {
     pub main: Option<Status>,
     /// pidone has no child left at all (ECHILD).
     pub none_left: bool,
+    /// waitpid(2) failed for another reason: what is ready may not all
+    /// have been collected, and no SIGCHLD will say so again.
+    pub retry: bool,
 }
 
 /// Collects every child that has exited, not only the one that raised
@@ -94,7 +97,8 @@ pub fn reap_ready(main: Option<i32>, warn_orphans: bool) -> Reaped {
             }
             Err(Errno::EINTR) => continue,
             Err(e) => {
-                log::warn!("waitpid failed: {e}");
+                log::warn!("waitpid failed: {}; trying again shortly", e.desc());
+                reaped.retry = true;
                 break;
             }
         }

@@ -7,9 +7,11 @@
 //! - **Running**: the main child lives. SIGCHLD means reap; every other
 //!   signal is rewritten and forwarded.
 //! - **Draining**: the main child is gone with its exit code; whatever
-//!   remains got SIGTERM and has `--grace` to finish. A SIGTERM or SIGINT
-//!   now, or the deadline, escalates to
-//! - **Killing**: SIGKILL sent; waiting for the last reaps.
+//!   remains got SIGTERM (and SIGCONT) and has `--grace` to finish. A
+//!   SIGTERM or SIGINT now, or the deadline, escalates to
+//! - **Killing**: SIGKILL sent; waiting [`KILL_WAIT`] at most for the last
+//!   reaps. A SIGTERM or SIGINT now, or the deadline, ends pidone with the
+//!   command's code and a warning naming what remains.
 //!
 //! Every handler returns what happens next, `Continue` or `Break(code)`,
 //! so when pidone exits is decided in one place: [`Supervisor::run`].
@@ -18,6 +20,7 @@
 //! rt_sigtimedwait(2), with no timeout unless a deadline is pending: an idle
 //! pidone never wakes up.
 
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
@@ -25,11 +28,12 @@ use nix::errno::Errno;
 
 use crate::cli::Config;
 use crate::jobctl::JobControl;
+use crate::procfs;
 use crate::reap::{self, Status};
 use crate::signals::{self, Blocked};
-use crate::spawn::{self, Child, SpawnError};
+use crate::spawn::{self, SpawnError, Started};
 use crate::sys::{self, Mask, SigInfo};
-use crate::targets::{Recipient, Scope};
+use crate::targets::{Leftover, Reached, Scope, Target, BLIND};
 
 /// Runs `config` to its end and returns pidone's exit code, or the error
 /// that kept the command from starting. `blocked` proves every signal is
@@ -49,7 +53,7 @@ pub(crate) fn run(config: &Config, blocked: Blocked) -> Result<u8, SpawnError> {
 
 /// Supervises `child`, which the self-init entry forked from the program
 /// itself, to its end; returns the exit code.
-pub(crate) fn adopt(config: &Config, child: Child) -> u8 {
+pub(crate) fn adopt(config: &Config, child: Started) -> u8 {
     let prologue = prepare(config);
     log::info!("running the program as pid {}", child.process.pid);
     Supervisor::new(config, prologue, State::Running(child)).run()
@@ -99,40 +103,72 @@ fn prepare(config: &Config) -> Prologue {
 #[derive(Debug)]
 enum State {
     Paused,
-    Running(Child),
+    Running(Started),
     Draining { code: u8, deadline: Instant },
-    Killing { code: u8 },
+    Killing { code: u8, deadline: Instant },
 }
 
 impl State {
     /// The code pidone will exit with once no child is left, if known.
     fn code(&self) -> Option<u8> {
         match self {
-            State::Draining { code, .. } | State::Killing { code } => Some(*code),
+            State::Draining { code, .. } | State::Killing { code, .. } => Some(*code),
+            State::Paused | State::Running(_) => None,
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            State::Draining { deadline, .. } | State::Killing { deadline, .. } => Some(*deadline),
             State::Paused | State::Running(_) => None,
         }
     }
 }
 
+/// How long pidone waits for the last reaps after SIGKILL. A process that
+/// outlives it cannot be killed by pidone (a setuid one under a non-root
+/// pidone, one in uninterruptible sleep): pidone names it and exits; as
+/// PID 1 the kernel then kills the rest of the namespace, elsewhere it goes
+/// to the next reaper.
+pub(crate) const KILL_WAIT: Duration = Duration::from_secs(2);
+
+/// How soon pidone looks again after a waitpid(2) or a signal wait failed,
+/// when no SIGCHLD may come to say what it missed.
+const RETRY: Duration = Duration::from_millis(100);
+
 enum Event {
     Signal(SigInfo),
-    /// The grace period is over.
+    /// Look again: an earlier wait failed.
+    Retry,
+    /// The state's deadline passed.
     Deadline,
+}
+
+/// What the drain did, for its summary: counted where pidone can list the
+/// processes (always as subreaper, with `-v` as PID 1).
+#[derive(Debug, Default)]
+struct Tally {
+    /// Got SIGTERM; `None` when sent to everyone without counting.
+    termed: Option<HashSet<Leftover>>,
+    /// Got SIGKILL: how many had SIGTERM before, and how many appeared
+    /// after it; `None` when not counted.
+    killed: Option<(usize, usize)>,
 }
 
 struct Supervisor<'a> {
     config: &'a Config,
     scope: Scope,
-    me: i32,
-    /// Who forwarded signals reach: decided at the start, changed once when
-    /// the main child is gone.
-    recipient: Recipient,
+    /// Who forwarded signals reach, if anyone: decided at the start,
+    /// changed once when the main child is gone (its pid and group may then
+    /// be anyone's).
+    forward: Option<Target>,
     jobs: JobControl,
     state: State,
     /// A signal to act on before waiting for the next (see `run`).
     pending: Option<i32>,
-    drained: usize,
-    killed: usize,
+    /// A wait failed: look again after [`RETRY`].
+    retry: bool,
+    tally: Tally,
 }
 
 impl<'a> Supervisor<'a> {
@@ -144,25 +180,23 @@ impl<'a> Supervisor<'a> {
         Supervisor {
             config,
             scope: prologue.scope,
-            me: std::process::id() as i32,
-            recipient: Recipient::at_start(
-                config.forward,
-                child.is_some(),
-                child.is_some_and(|c| c.own_group),
-            ),
-            jobs: JobControl::new(child, prologue.scope.is_init()),
+            forward: match child {
+                Some(c) => Some(config.forward.at_start(c.terminal.own_group)),
+                None => (config.forward == Target::All).then_some(Target::All),
+            },
+            jobs: JobControl::new(child.map(|c| c.terminal), prologue.scope.is_init()),
             state,
             pending: prologue.pending,
-            drained: 0,
-            killed: 0,
+            retry: false,
+            tally: Tally::default(),
         }
     }
 
     /// The loop, and the one place where pidone decides to exit.
     ///
     /// From its start on, nothing may end pidone but the end of its
-    /// children: as PID 1 its death would take the whole container with it.
-    /// Errors are logged and the loop goes on.
+    /// children or a deadline: as PID 1 its death would take the whole
+    /// container with it. Errors are logged and the loop goes on.
     fn run(mut self) -> u8 {
         loop {
             let event = match self.pending.take() {
@@ -175,8 +209,15 @@ impl<'a> Supervisor<'a> {
             };
             let next = match event {
                 Event::Signal(info) if info.signo == libc::SIGCHLD => self.reap(),
+                Event::Retry => self.reap(),
                 Event::Signal(info) => self.on_signal(info),
-                Event::Deadline => self.escalate("the grace period is over"),
+                Event::Deadline => match self.state {
+                    State::Killing { .. } => self.give_up(&format!(
+                        "still there {} s after SIGKILL",
+                        KILL_WAIT.as_secs()
+                    )),
+                    _ => self.escalate("the grace period is over"),
+                },
             };
             if let ControlFlow::Break(code) = next {
                 return self.finish(code);
@@ -184,25 +225,35 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Sleeps until a signal comes or the deadline passes.
-    fn next_event(&self) -> Event {
+    /// Sleeps until a signal comes, the deadline passes, or it is time to
+    /// look again after a failed wait.
+    fn next_event(&mut self) -> Event {
+        let deadline = self.state.deadline();
+        let retry = self.retry.then(|| Instant::now() + RETRY);
         loop {
-            let timeout = match self.state {
-                State::Draining { deadline, .. } => {
-                    Some(deadline.saturating_duration_since(Instant::now()))
-                }
-                _ => None,
-            };
+            let now = Instant::now();
             // Checked before waiting: a wait with a pending signal returns
-            // the signal, not a timeout, so under a steady stream of signals
-            // a deadline that only the wait could report would never pass.
-            if timeout == Some(Duration::ZERO) {
+            // the signal, not a timeout, so under a steady stream of
+            // signals a deadline that only the wait could report would
+            // never pass.
+            if deadline.is_some_and(|d| d <= now) {
                 return Event::Deadline;
             }
+            if retry.is_some_and(|r| r <= now) {
+                return Event::Retry;
+            }
+            let until = [deadline, retry].into_iter().flatten().min();
+            let timeout = until.map(|t| t.saturating_duration_since(now));
             match sys::wait_signal(Mask::ALL, timeout) {
                 Ok(Some(info)) => return Event::Signal(info),
                 Ok(None) | Err(Errno::EINTR) => {}
-                Err(e) => log::warn!("failed to wait for signals: {}", e.desc()),
+                Err(e) => {
+                    // Nothing may make this loop spin: pause, then look at
+                    // the children as a SIGCHLD would have made pidone do.
+                    log::warn!("failed to wait for signals: {}", e.desc());
+                    std::thread::sleep(RETRY);
+                    return Event::Retry;
+                }
             }
         }
     }
@@ -214,8 +265,10 @@ impl<'a> Supervisor<'a> {
             _ => None,
         };
         let reaped = reap::reap_ready(main, self.config.warn_orphans);
+        self.retry = reaped.retry;
         match reaped.main {
             Some(Status::Stopped(signo)) => self.jobs.child_stopped(signo),
+            Some(Status::Continued) => self.jobs.child_continued(),
             Some(status) => {
                 if let Some(code) = status.exit_code() {
                     return self.main_exited(code, reaped.none_left);
@@ -232,7 +285,7 @@ impl<'a> Supervisor<'a> {
     /// The main child is gone with `code`: its pid and group may be anyone's
     /// from now on. What remains is drained, unless `--no-drain`.
     fn main_exited(&mut self, code: u8, none_left: bool) -> ControlFlow<u8> {
-        self.recipient = self.recipient.after_main_child();
+        self.forward = self.forward.and_then(Target::after_main_child);
         if none_left || !self.config.drain {
             return ControlFlow::Break(code);
         }
@@ -245,17 +298,18 @@ impl<'a> Supervisor<'a> {
         // pidone's own: SIGPIPE or SIGXFSZ raised by a write of its own
         // output (see `logging`). Consumed silently: logging it could raise
         // another.
-        if info.pid == self.me && info.code == libc::SI_USER {
+        if info.pid == self.scope.me() && info.code == libc::SI_USER {
             return ControlFlow::Continue(());
         }
         log::debug!("received {} from pid {}", signals::name(signo), info.pid);
-        let stop_request = matches!(signo, libc::SIGTERM | libc::SIGINT);
-        match self.state {
-            State::Paused if stop_request => return self.start_drain(0),
-            State::Draining { .. } if stop_request => {
-                return self.escalate(&format!("{} during the grace period", signals::name(signo)));
+        if matches!(signo, libc::SIGTERM | libc::SIGINT) {
+            let during = format!("{} during the drain", signals::name(signo));
+            match self.state {
+                State::Paused => return self.start_drain(0),
+                State::Draining { .. } => return self.escalate(&during),
+                State::Killing { .. } => return self.give_up(&during),
+                State::Running(_) => {}
             }
-            _ => {}
         }
         let main = match &self.state {
             State::Running(child) => Some(&child.process),
@@ -275,63 +329,109 @@ impl<'a> Supervisor<'a> {
             log::debug!("dropped {} (rewrite)", signals::name(signo));
             return ControlFlow::Continue(());
         };
-        match self.recipient.send(self.scope, main, to) {
-            Ok(()) if to == signo => log::debug!("forwarded {}", signals::name(to)),
-            Ok(()) => log::debug!(
-                "forwarded {} as {}",
-                signals::name(signo),
-                signals::name(to)
-            ),
-            Err(Errno::ESRCH) => log::debug!(
-                "{} not forwarded: no process to receive it",
-                signals::name(to)
-            ),
-            Err(Errno::ENOENT) => log::warn!("{} not forwarded: {BLIND}", signals::name(to)),
-            Err(e) => log::warn!("failed to forward {}: {}", signals::name(to), e.desc()),
+        // A stopped process cannot act on SIGTERM: wake it, as bash's
+        // `kill` does for a stopped job and systemd for a unit's processes.
+        let wake = to == libc::SIGTERM
+            && (self.forward == Some(Target::All) || self.jobs.child_is_stopped());
+        let (from, to_name) = (signals::name(signo), signals::name(to));
+        let sent = match self.forward {
+            Some(target) => target.send(self.scope, main, to, wake),
+            None => Err(Errno::ESRCH),
+        };
+        match sent {
+            Ok(()) if to == signo => log::debug!("forwarded {to_name}"),
+            Ok(()) => log::debug!("forwarded {from} as {to_name}"),
+            Err(Errno::ESRCH) => log::debug!("{to_name} not forwarded: no process to receive it"),
+            Err(Errno::ENOENT) => log::warn!("{to_name} not forwarded: {BLIND}"),
+            Err(e) => log::warn!("failed to forward {to_name}: {}", e.desc()),
         }
         ControlFlow::Continue(())
     }
 
     /// The main child is gone (or pause mode was stopped) with `code`, and
-    /// other processes may remain: SIGTERM them and start the grace period.
+    /// other processes may remain: SIGTERM them (then SIGCONT, so a stopped
+    /// one can act on it) and start the grace period.
     fn start_drain(&mut self, code: u8) -> ControlFlow<u8> {
         self.state = State::Draining {
             code,
-            deadline: Instant::now() + self.config.grace,
+            deadline: after(self.config.grace),
         };
         if self.config.grace.is_zero() {
-            let next = self.escalate("--grace is 0");
-            self.drained = self.killed;
-            return next;
+            self.tally.termed = Some(HashSet::new());
+            return self.escalate("--grace is 0");
         }
         let count = log::log_enabled!(log::Level::Info);
-        let Some(drained) = self.scope.signal_all(libc::SIGTERM, count) else {
-            return self.leave_the_rest(code);
-        };
-        self.drained = drained;
-        if count {
-            log::info!(
-                "sent SIGTERM to {}; waiting up to {:?}",
-                processes(self.drained),
+        match self.scope.signal_all(libc::SIGTERM, true, count) {
+            Reached::Blind => return self.leave_the_rest(code),
+            Reached::Everyone => log::info!(
+                "sent SIGTERM to every other process of the namespace; waiting up to {:?}",
                 self.config.grace
-            );
+            ),
+            Reached::These(termed) => {
+                log::info!(
+                    "sent SIGTERM to {}; waiting up to {:?}",
+                    processes(termed.len()),
+                    self.config.grace
+                );
+                self.tally.termed = Some(termed.into_iter().collect());
+            }
         }
         // Some may have been gone already.
         self.reap()
     }
 
-    /// SIGKILLs every process that remains.
+    /// SIGKILLs every process that remains, and waits [`KILL_WAIT`] at most
+    /// for the last reaps.
     fn escalate(&mut self, why: &str) -> ControlFlow<u8> {
         let Some(code) = self.state.code() else {
             return ControlFlow::Continue(());
         };
         log::info!("{why}: killing what remains");
-        let Some(killed) = self.scope.kill_all() else {
-            return self.leave_the_rest(code);
-        };
-        self.killed += killed;
-        self.state = State::Killing { code };
+        let deadline = after(KILL_WAIT);
+        self.state = State::Killing { code, deadline };
+        let count = log::log_enabled!(log::Level::Info);
+        match self.scope.kill_all(count, deadline) {
+            Reached::Blind => return self.leave_the_rest(code),
+            Reached::Everyone => self.tally.killed = None,
+            Reached::These(killed) => {
+                let termed = self.tally.termed.as_ref();
+                let old = killed
+                    .iter()
+                    .filter(|p| termed.is_some_and(|t| t.contains(p)))
+                    .count();
+                self.tally.killed = Some((old, killed.len() - old));
+            }
+        }
         self.reap()
+    }
+
+    /// Stops waiting for what SIGKILL did not end: names it and exits.
+    fn give_up(&self, why: &str) -> ControlFlow<u8> {
+        let code = self.state.code().unwrap_or(0);
+        let left = match self.scope.processes() {
+            Some(left) => {
+                let named: Vec<String> = left
+                    .iter()
+                    .take(8)
+                    .map(|p| format!("pid {} ({})", p.pid, procfs::name(p.pid)))
+                    .collect();
+                let more = left.len().saturating_sub(named.len());
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                format!("{}{more}", named.join(", "))
+            }
+            None => "processes pidone cannot list without /proc".to_owned(),
+        };
+        let fate = if self.scope.is_init() {
+            "the kernel ends them with the namespace"
+        } else {
+            "they go to the next reaper"
+        };
+        log::warn!("{why}: exiting with {code}, leaving {left}; {fate}");
+        ControlFlow::Break(code)
     }
 
     /// pidone cannot see what the main child left: waiting would be for
@@ -344,12 +444,24 @@ impl<'a> Supervisor<'a> {
 
     /// The exit code for `code`, after `-e`.
     fn finish(self, code: u8) -> u8 {
-        if self.drained > 0 || self.killed > 0 {
-            log::info!(
-                "drained {} after the main child exited; {} had to be killed",
-                processes(self.drained),
-                self.killed
-            );
+        match (&self.tally.termed, self.tally.killed) {
+            (None, _) if self.state.code().is_some() => log::info!(
+                "drained every other process of the namespace after the main child exited (without /proc pidone cannot count them)"
+            ),
+            // Killed at once (--grace 0) or appeared after the SIGTERM:
+            // drained too, and killed.
+            (Some(termed), killed) => {
+                let (old, late) = killed.unwrap_or((0, 0));
+                let drained = termed.len() + late;
+                if drained > 0 {
+                    log::info!(
+                        "drained {} after the main child exited; {} had to be killed",
+                        processes(drained),
+                        old + late
+                    );
+                }
+            }
+            _ => {}
         }
         if self.config.success_codes.contains(&code) {
             log::info!("exit code {code} reported as 0 (-e)");
@@ -359,9 +471,13 @@ impl<'a> Supervisor<'a> {
     }
 }
 
-/// Why pidone, not PID 1, cannot find its descendants.
-const BLIND: &str =
-    "/proc is missing or belongs to another PID namespace, so pidone cannot tell its descendants";
+/// `d` from now, or as far as the clock reaches (`--grace` may be huge).
+fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(u32::MAX.into())))
+        .unwrap_or(now)
+}
 
 /// "1 process", "3 processes".
 fn processes(n: usize) -> String {

@@ -1,10 +1,15 @@
 //! Who a signal reaches, and how to reach exactly them and nobody else.
 //!
 //! A pid is not an identity: once a process is reaped its number can be
-//! handed to a stranger. So pidone holds processes by pidfd (pidfd_open(2),
-//! Linux 5.3) and signals through it (pidfd_send_signal(2), Linux 5.1): a
-//! signal sent through a pidfd reaches that process or, if it is gone,
-//! nobody. On older kernels pidone falls back to kill(2).
+//! handed to a stranger. pidone names a process by its pid and its start
+//! time (`/proc/PID/stat`), and signals it through a pidfd
+//! (pidfd_open(2), Linux 5.3; pidfd_send_signal(2), Linux 5.1) opened
+//! before that identity is checked: the signal reaches that process or, if
+//! it is gone, nobody. Where pidfds are refused, whatever the errno (old
+//! kernels say ENOSYS, old Docker seccomp profiles EPERM, a full descriptor
+//! table EMFILE), pidone falls back to kill(2) right after the same check.
+//! No process is ever skipped for want of a descriptor, and the walk holds
+//! at most one at a time.
 //!
 //! "Every process pidone may signal" depends on where pidone stands. As PID 1
 //! of its namespace it is everyone else there, and `kill(-1, ...)` reaches
@@ -14,6 +19,8 @@
 
 use std::collections::HashSet;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use nix::errno::Errno;
 
@@ -32,44 +39,22 @@ pub enum Target {
     All,
 }
 
-/// A process held by its identity, not only its number.
+/// The main child, held by a pidfd where the kernel gives one.
 #[derive(Debug)]
 pub(crate) struct Process {
     pub pid: i32,
-    /// `None` where the kernel has no pidfds.
     pidfd: Option<OwnedFd>,
 }
 
 impl Process {
-    /// Holds `pid`, which the caller knows to be its own un-reaped child
-    /// (so the number cannot have been reused yet).
-    pub fn child(pid: i32) -> Process {
+    /// Holds `pid`, which the caller knows to be its own un-reaped child:
+    /// its number cannot be reused before pidone reaps it, so a pidfd
+    /// opened now is race-free, and kill(2) is exact where there is none.
+    pub fn own(pid: i32) -> Process {
         Process {
             pid,
-            pidfd: sys::pidfd_open(pid).ok(),
+            pidfd: open_pidfd(pid),
         }
-    }
-
-    /// Holds the child `pid` by a pidfd the kernel gave at clone(2).
-    pub fn with_pidfd(pid: i32, pidfd: OwnedFd) -> Process {
-        Process {
-            pid,
-            pidfd: Some(pidfd),
-        }
-    }
-
-    /// Holds `pid` if, once held, it is still a live child of `parent`:
-    /// checked after the pidfd is open, so the pidfd names that child and
-    /// not a process that took its number after it exited. `None` if it is
-    /// gone or is someone else.
-    fn child_of(parent: i32, pid: i32) -> Option<Process> {
-        let pidfd = match sys::pidfd_open(pid) {
-            Ok(fd) => Some(fd),
-            Err(Errno::ENOSYS) => None,
-            Err(_) => return None,
-        };
-        let stat = procfs::stat(pid)?;
-        (stat.ppid == parent && !stat.zombie).then_some(Process { pid, pidfd })
     }
 
     /// The pidfd's descriptor, if the kernel gave one.
@@ -79,12 +64,119 @@ impl Process {
 
     /// Sends `signo` to this process, and only to it.
     pub fn signal(&self, signo: i32) -> Result<(), Errno> {
-        match &self.pidfd {
-            Some(fd) => sys::pidfd_send_signal(fd.as_raw_fd(), signo),
-            None => sys::kill(self.pid, signo),
+        send(self.pidfd.as_ref(), self.pid, signo)
+    }
+}
+
+/// A process found by a walk, named by its pid and start time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Leftover {
+    pub pid: i32,
+    start: u64,
+}
+
+impl Leftover {
+    fn of(stat: &procfs::Stat) -> Leftover {
+        Leftover {
+            pid: stat.pid,
+            start: stat.start,
+        }
+    }
+
+    /// Sends `signos`, one after the other, if `pid` still names the
+    /// process the walk found. The pidfd is opened first and the identity
+    /// checked after, so a pidfd that passes names that very process;
+    /// without one the check is followed at once by kill(2).
+    fn signal(self, signos: &[i32]) -> Result<(), Errno> {
+        let pidfd = open_pidfd(self.pid);
+        match procfs::stat(self.pid) {
+            Some(now) if now.start == self.start && !now.zombie => signos
+                .iter()
+                .map(|&s| send(pidfd.as_ref(), self.pid, s))
+                .fold(Ok(()), Result::and),
+            _ => Err(Errno::ESRCH),
         }
     }
 }
+
+/// Whether pidfds still work here; false once the kernel or a sandbox
+/// refused one for good (not for a passing shortage of descriptors).
+static PIDFDS: AtomicBool = AtomicBool::new(true);
+/// Whether pidone has said it signals by pid.
+static SAID: AtomicBool = AtomicBool::new(false);
+
+fn open_pidfd(pid: i32) -> Option<OwnedFd> {
+    if !PIDFDS.load(Ordering::Relaxed) {
+        return None;
+    }
+    match sys::pidfd_open(pid) {
+        Ok(fd) => Some(fd),
+        Err(Errno::ESRCH) => None,
+        Err(e) => {
+            fall_back("pidfd_open", e);
+            None
+        }
+    }
+}
+
+/// Through the pidfd when there is one; else, or when the pidfd call
+/// fails, by kill(2) (the caller has made sure `pid` is the process). An
+/// EPERM that kill(2) does not repeat was a refusal of the interface, not
+/// of the signal.
+fn send(pidfd: Option<&OwnedFd>, pid: i32, signo: i32) -> Result<(), Errno> {
+    let Some(fd) = pidfd else {
+        return sys::kill(pid, signo);
+    };
+    match sys::pidfd_send_signal(fd.as_raw_fd(), signo) {
+        Err(e) if e != Errno::ESRCH => {
+            let sent = sys::kill(pid, signo);
+            if e != Errno::EPERM || sent.is_ok() {
+                fall_back("pidfd_send_signal", e);
+            }
+            sent
+        }
+        done => done,
+    }
+}
+
+/// A pidfd call failed with `e`: said once, and for good when the interface
+/// itself is refused.
+fn fall_back(call: &str, e: Errno) {
+    let refused = matches!(
+        e,
+        Errno::ENOSYS | Errno::EPERM | Errno::EACCES | Errno::EINVAL
+    );
+    if refused {
+        PIDFDS.store(false, Ordering::Relaxed);
+    }
+    if SAID.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let what = format!(
+        "{call} failed ({}): signalling by pid, each process checked by its start time first",
+        e.desc()
+    );
+    if refused {
+        log::info!("{what}");
+    } else {
+        log::warn!("{what}");
+    }
+}
+
+/// Who a signal to every process reached.
+#[derive(Debug)]
+pub(crate) enum Reached {
+    /// These processes.
+    These(Vec<Leftover>),
+    /// As PID 1, everyone in the namespace by `kill(-1)`, not counted.
+    Everyone,
+    /// Nobody: pidone cannot see its descendants ([`BLIND`]).
+    Blind,
+}
+
+/// Why pidone, not PID 1, cannot find its descendants.
+pub(crate) const BLIND: &str =
+    "/proc is missing or belongs to another PID namespace, so pidone cannot tell its descendants";
 
 /// Where pidone stands, which decides what "every process" means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,92 +199,105 @@ impl Scope {
         self == Scope::Init
     }
 
-    /// Sends `signo` to every process pidone may signal. Returns how many
-    /// there were when `count` is asked for (as PID 1 that costs a scan of
-    /// /proc, so it is done only when the number will be logged), else 0;
-    /// `None` when pidone cannot see its descendants (see [`descendants`]).
-    pub fn signal_all(self, signo: i32, count: bool) -> Option<usize> {
+    /// pidone's own pid.
+    pub fn me(self) -> i32 {
         match self {
-            Scope::Init => {
-                let n = if count && procfs::is_ours() {
-                    procfs::all().filter(|p| p.pid != 1 && !p.zombie).count()
-                } else {
-                    0
-                };
-                match sys::kill(-1, signo) {
-                    Ok(()) | Err(Errno::ESRCH) => {}
-                    Err(e) => log::warn!(
-                        "failed to send {} to every process: {}",
-                        signals::name(signo),
-                        e.desc()
-                    ),
-                }
-                Some(n)
-            }
-            Scope::Subreaper { me } => {
-                Some(descendants(me)?.iter().filter(|p| send(p, signo)).count())
-            }
+            Scope::Init => 1,
+            Scope::Subreaper { me } => me,
         }
     }
 
-    /// SIGKILLs every process pidone may signal; returns how many, or
-    /// `None` when pidone cannot see its descendants.
-    ///
-    /// Outside PID 1 there is no atomic `kill(-1)`: a process may fork
-    /// between the walk and the kill, so walk again until no new one is
-    /// alive. Killed processes cannot fork, so this ends after a round or
-    /// two.
-    pub fn kill_all(self) -> Option<usize> {
-        let Scope::Subreaper { me } = self else {
-            return self.signal_all(libc::SIGKILL, log::log_enabled!(log::Level::Info));
+    /// Every live process pidone may signal, if it can see them.
+    pub fn processes(self) -> Option<Vec<Leftover>> {
+        if !procfs::is_ours() {
+            return None;
+        }
+        Some(match self {
+            Scope::Init => procfs::all()
+                .filter(|p| p.pid != 1 && !p.zombie)
+                .map(|p| Leftover::of(&p))
+                .collect(),
+            Scope::Subreaper { me } => descendants(me),
+        })
+    }
+
+    /// Sends `signo` to every process pidone may signal, each followed by
+    /// SIGCONT when `wake` (so a stopped one can act on a SIGTERM). As
+    /// PID 1 the processes are listed only when `count`.
+    pub fn signal_all(self, signo: i32, wake: bool, count: bool) -> Reached {
+        let signals: &[i32] = if wake {
+            &[signo, libc::SIGCONT]
+        } else {
+            &[signo]
         };
-        let mut killed = HashSet::new();
-        for _ in 0..64 {
-            let fresh: Vec<Process> = descendants(me)?
-                .into_iter()
-                .filter(|p| !killed.contains(&p.pid))
-                .collect();
-            if fresh.is_empty() {
-                break;
-            }
-            for p in fresh {
-                if send(&p, libc::SIGKILL) {
-                    killed.insert(p.pid);
+        if self.is_init() {
+            let listed = count.then(|| self.processes()).flatten();
+            for &s in signals {
+                match sys::kill(-1, s) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(e) => warn_failed(s, "every process", e),
                 }
             }
+            return listed.map_or(Reached::Everyone, Reached::These);
         }
-        Some(killed.len())
+        let Some(found) = self.processes() else {
+            return Reached::Blind;
+        };
+        let reached = found.into_iter().filter(|p| deliver(*p, signals)).collect();
+        Reached::These(reached)
+    }
+
+    /// SIGKILLs every process pidone may signal.
+    ///
+    /// Outside PID 1 there is no atomic `kill(-1)`: a process may fork
+    /// between the walk and the kill, so walk again until a walk finds
+    /// nobody new, or `until` passes. Killed processes cannot fork, so this
+    /// ends after a walk or two.
+    pub fn kill_all(self, count: bool, until: Instant) -> Reached {
+        if self.is_init() {
+            return self.signal_all(libc::SIGKILL, false, count);
+        }
+        let mut seen = HashSet::new();
+        let mut killed = Vec::new();
+        loop {
+            let Some(found) = self.processes() else {
+                return Reached::Blind;
+            };
+            let fresh: Vec<Leftover> = found.into_iter().filter(|p| seen.insert(*p)).collect();
+            if fresh.is_empty() {
+                return Reached::These(killed);
+            }
+            killed.extend(fresh.into_iter().filter(|p| deliver(*p, &[libc::SIGKILL])));
+            if Instant::now() >= until {
+                return Reached::These(killed);
+            }
+        }
     }
 }
 
-fn send(p: &Process, signo: i32) -> bool {
-    match p.signal(signo) {
+/// Sends `signos` to `p`; whether they arrived.
+fn deliver(p: Leftover, signos: &[i32]) -> bool {
+    match p.signal(signos) {
         Ok(()) => true,
         Err(Errno::ESRCH) => false,
         Err(e) => {
-            log::warn!(
-                "failed to send {} to pid {}: {}",
-                signals::name(signo),
-                p.pid,
-                e.desc()
-            );
+            let first = signos.first().copied().unwrap_or(0);
+            warn_failed(first, &format!("pid {}", p.pid), e);
             false
         }
     }
 }
 
-/// pidone's live descendants, each held by a pidfd and checked to be the
-/// child of a process already found (or of pidone) after it was held.
-/// Zombies are left out: they are done and only wait to be reaped.
-///
-/// `None` when /proc is missing or another namespace's: its numbers would
-/// name other processes, so pidone signals nobody rather than the wrong
-/// ones.
-fn descendants(me: i32) -> Option<Vec<Process>> {
-    if !procfs::is_ours() {
-        return None;
-    }
-    let mut found: Vec<Process> = Vec::new();
+fn warn_failed(signo: i32, whom: &str, e: Errno) {
+    let name = signals::name(signo);
+    log::warn!("failed to send {name} to {whom}: {}", e.desc());
+}
+
+/// pidone's live descendants (a process lives while any of its threads
+/// does), each checked to be the child of a process already found (or of
+/// pidone) when its stat was read. Holds no descriptor.
+fn descendants(me: i32) -> Vec<Leftover> {
+    let mut found = Vec::new();
     let mut seen = HashSet::new();
     let mut parents = vec![me];
     let mut scan = None;
@@ -202,75 +307,77 @@ fn descendants(me: i32) -> Option<Vec<Process>> {
             if !seen.insert(pid) {
                 continue;
             }
-            if let Some(p) = Process::child_of(parent, pid) {
-                parents.push(pid);
-                found.push(p);
-            }
-        }
-    }
-    Some(found)
-}
-
-/// Who forwarded signals reach now. Decided once from `--forward` when the
-/// child starts, and changed once, when the main child is gone: its pid and
-/// group id may then be anyone's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Recipient {
-    /// The main child's process group (its id is the child's pid).
-    Group,
-    /// The main child alone.
-    Child,
-    /// Every process pidone may signal ([`Scope::signal_all`]).
-    Everyone,
-    /// Nobody: the signal is dropped.
-    Nobody,
-}
-
-impl Recipient {
-    /// The recipient while the main child runs. A child left in pidone's
-    /// own group (see `spawn::Child::own_group`) cannot be signalled as a
-    /// group without pidone signalling itself.
-    pub fn at_start(target: Target, has_child: bool, own_group: bool) -> Recipient {
-        match (target, has_child) {
-            (Target::All, _) => Recipient::Everyone,
-            (_, false) => Recipient::Nobody,
-            (Target::Group, true) if own_group => Recipient::Group,
-            (Target::Group | Target::Child, true) => Recipient::Child,
-        }
-    }
-
-    /// The recipient once the main child is gone: its group becomes "what
-    /// remains of pidone's processes", the child alone becomes nobody.
-    pub fn after_main_child(self) -> Recipient {
-        match self {
-            Recipient::Group | Recipient::Everyone => Recipient::Everyone,
-            Recipient::Child | Recipient::Nobody => Recipient::Nobody,
-        }
-    }
-
-    /// Sends `signo` to this recipient. `main` is the running main child,
-    /// needed by `Group` and `Child`. ESRCH when nobody received it, ENOENT
-    /// when pidone cannot see its descendants in /proc.
-    pub fn send(self, scope: Scope, main: Option<&Process>, signo: i32) -> Result<(), Errno> {
-        match (self, main) {
-            (Recipient::Everyone, _) => match scope.signal_all(signo, false) {
-                Some(_) => Ok(()),
-                None => Err(Errno::ENOENT),
-            },
-            (Recipient::Child, Some(child)) => child.signal(signo),
-            (Recipient::Group, Some(child)) => {
-                // The group's id is the main child's pid, which cannot be
-                // reused while the child is un-reaped. If the child moved
-                // itself to another group, it still gets the signal.
-                let group = sys::kill(-child.pid, signo);
-                let left = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(child.pid)))
-                    .is_ok_and(|g| g.as_raw() != child.pid);
-                if left || group.is_err() {
-                    return child.signal(signo).or(group);
+            match procfs::stat(pid) {
+                Some(stat) if stat.ppid == parent && !stat.zombie => {
+                    parents.push(pid);
+                    found.push(Leftover::of(&stat));
                 }
-                group
+                _ => {}
             }
-            _ => Err(Errno::ESRCH),
         }
     }
+    found
+}
+
+impl Target {
+    /// Who forwarded signals reach while the main child runs. A child left
+    /// in pidone's own group (see `jobctl::Terminal::own_group`) cannot be
+    /// signalled as a group without pidone signalling itself.
+    pub(crate) fn at_start(self, own_group: bool) -> Target {
+        match self {
+            Target::Group if !own_group => Target::Child,
+            other => other,
+        }
+    }
+
+    /// Who they reach once the main child is gone: its group becomes "what
+    /// remains of pidone's processes", the child alone becomes nobody.
+    pub(crate) fn after_main_child(self) -> Option<Target> {
+        match self {
+            Target::Group | Target::All => Some(Target::All),
+            Target::Child => None,
+        }
+    }
+
+    /// Sends `signo`, each process woken with SIGCONT after it when
+    /// `wake`. `main` is the running main child, needed by `Group` and
+    /// `Child`. ESRCH when nobody received it, ENOENT when pidone cannot
+    /// see its descendants in /proc.
+    pub(crate) fn send(
+        self,
+        scope: Scope,
+        main: Option<&Process>,
+        signo: i32,
+        wake: bool,
+    ) -> Result<(), Errno> {
+        let sent = match (self, main) {
+            (Target::All, _) => {
+                return match scope.signal_all(signo, wake, false) {
+                    Reached::Blind => Err(Errno::ENOENT),
+                    Reached::These(p) if p.is_empty() => Err(Errno::ESRCH),
+                    _ => Ok(()),
+                }
+            }
+            (Target::Child, Some(child)) => child.signal(signo),
+            (Target::Group, Some(child)) => to_group(child, signo),
+            _ => return Err(Errno::ESRCH),
+        };
+        if wake && sent.is_ok() {
+            let _ = self.send(scope, main, libc::SIGCONT, false);
+        }
+        sent
+    }
+}
+
+/// The group's id is the main child's pid, which cannot be reused while
+/// the child is un-reaped. If the child moved itself to another group, it
+/// still gets the signal.
+fn to_group(child: &Process, signo: i32) -> Result<(), Errno> {
+    let group = sys::kill(-child.pid, signo);
+    let left = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(child.pid)))
+        .is_ok_and(|g| g.as_raw() != child.pid);
+    if left || group.is_err() {
+        return child.signal(signo).or(group);
+    }
+    group
 }

@@ -1,5 +1,5 @@
 //! Starting the main child, and letting go of what pidone inherited for it.
-//! This is the parent's side of the fork; `child` is the other side.
+//! This is the parent's side of the fork; `exec` is the child's side.
 //!
 //! The child gets everything it needs built before the fork, ends in exec,
 //! and reports an exec failure as an errno over a close-on-exec pipe, so
@@ -14,16 +14,17 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::unistd::{self, ForkResult};
 
-mod child;
+mod exec;
 
-use child::{exec_child, restore_signals, Plan, Terminal};
+use exec::{exec_child, restore_signals, Plan};
 
+use crate::jobctl::Terminal;
 use crate::signals::{printable, Blocked};
 use crate::sys;
 use crate::targets::Process;
@@ -32,20 +33,13 @@ use crate::targets::Process;
 /// could not go back to the caller's working directory.
 const CWD_FAILED: i32 = -1;
 
-/// The running main child.
+/// The main child, as started.
 #[derive(Debug)]
-pub(crate) struct Child {
+pub(crate) struct Started {
     /// The child itself; its pid is also its process group's id.
     pub process: Process,
-    /// pidone's controlling terminal (on stdin, stdout or stderr), if it
-    /// has one, for job control.
-    pub tty: Option<RawFd>,
-    /// It leads a process group of its own. Not so when pidone has a
-    /// terminal and its own group lies outside its PID namespace
-    /// (`unshare --pid --fork` typed in a shell): pidone cannot tell whether
-    /// that group holds the terminal, so the child stays in it rather than
-    /// risk a background group that stops at its first read.
-    pub own_group: bool,
+    /// Where it stands towards pidone's terminal, for job control.
+    pub terminal: Terminal,
 }
 
 /// Why the child could not be started.
@@ -82,6 +76,9 @@ impl fmt::Display for SpawnError {
                 write!(f, "cannot run the command: {what} contains a NUL byte")
             }
             SpawnError::Pipe(e) => write!(f, "failed to create a pipe: {}", e.desc()),
+            SpawnError::Fork(Errno::EAGAIN) => f.write_str(
+                "failed to fork: the process limit is reached (RLIMIT_NPROC, or the pids cgroup's pids.max)",
+            ),
             SpawnError::Fork(e) => write!(f, "failed to fork: {}", e.desc()),
             SpawnError::Cwd { command, errno } => write!(
                 f,
@@ -123,44 +120,31 @@ impl SpawnError {
 /// working directory pidone was started in. pidone itself is in `/` and
 /// holds none of its inherited descriptors afterwards (see
 /// [`release_inherited`]), whether or not the child could start.
-pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, SpawnError> {
+pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Started, SpawnError> {
     let mut plan = Plan::new(command, blocked)?;
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     plan.cwd = leave_cwd();
 
-    let report = write_end.as_raw_fd();
-    // qemu-user, for one, refuses CLONE_VM without a thread: then a plain
-    // fork does the same, copying what it must.
-    let started = match clone_vfork(&mut plan, report, libc::CLONE_PIDFD) {
-        Err(Errno::EINVAL) => match clone_vfork(&mut plan, report, 0) {
-            Err(Errno::EINVAL) => fork_exec(&mut plan, report),
-            other => other,
-        },
-        other => other,
-    };
+    let started = fork_exec(&mut plan, write_end.as_raw_fd());
     // The child has its own copy (or none is coming). Closed by number: with
     // stdio closed it may be 0, 1 or 2, which release_inherited keeps.
     if let Some(cwd) = plan.cwd.take() {
         let _ = unistd::close(cwd);
     }
-    let (child, pidfd) = match started {
-        Ok(started) => started,
+    let child = match started {
+        Ok(child) => child,
         Err(e) => {
             release_inherited(&[read_end.as_raw_fd()]);
             return Err(SpawnError::Fork(e));
         }
     };
     drop(write_end);
-    let process = match pidfd {
-        Some(pidfd) => Process::with_pidfd(child, pidfd),
-        None => Process::child(child),
-    };
+    let process = Process::own(child);
     release_inherited(&[read_end.as_raw_fd(), process.pidfd().unwrap_or(-1)]);
     match read_report(&read_end) {
-        None => Ok(Child {
+        None => Ok(Started {
             process,
-            tty: plan.terminal.tty,
-            own_group: plan.terminal.own_group,
+            terminal: plan.terminal,
         }),
         Some((errno, index)) => {
             // The child has _exit'ed (or is about to): collect it now so it
@@ -184,75 +168,18 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Child, Spa
     }
 }
 
-/// What the child gets through clone(2)'s argument.
-struct Start<'a> {
-    plan: &'a mut Plan,
-    report: RawFd,
-}
-
-/// The stack the child runs on until exec: a few frames of `exec_child`.
-const CHILD_STACK: usize = 32 * 1024;
-
-/// Starts the child as posix_spawn(3) does: clone(2) with CLONE_VM and
-/// CLONE_VFORK, so nothing of pidone's memory is copied (no page tables, no
-/// copy-on-write faults in either process) and pidone sleeps until the
-/// child has exec'd or exited. CLONE_PIDFD (Linux 5.2) returns the child's
-/// pidfd at once; older kernels ignore the flag and get `None`.
-///
-/// Sound because the child, sharing pidone's memory, runs only
-/// `exec_child`: async-signal-safe calls, no allocation, nothing of
-/// pidone's freed or dropped, and its own stack below. It shares no signal
-/// handlers (pidone has none, and CLONE_SIGHAND is not asked), descriptors
-/// or working directory with pidone.
-fn clone_vfork(
-    plan: &mut Plan,
-    report: RawFd,
-    pidfd_flag: libc::c_int,
-) -> Result<(i32, Option<OwnedFd>), Errno> {
-    extern "C" fn start(arg: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: `arg` is the `Start` below, alive and untouched by pidone,
-        // which is suspended until the child execs or exits (CLONE_VFORK).
-        let start = unsafe { &mut *arg.cast::<Start>() };
-        // SAFETY: we are the child clone(2) just made; exec_child never
-        // returns.
-        unsafe { exec_child(start.plan, start.report) }
-    }
-    let mut stack = std::mem::MaybeUninit::<[u8; CHILD_STACK]>::uninit();
-    // The stack grows down from its end, 16-byte aligned as the ABI asks.
-    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
-    let mut arg = Start { plan, report };
-    let mut pidfd: libc::c_int = -1;
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | pidfd_flag | libc::SIGCHLD;
-    // SAFETY: `start` runs on `stack`, which outlives the child's use of it
-    // (pidone waits for the exec); `arg` and `pidfd` are live locals; see
-    // the function's doc for why sharing the memory is sound.
-    let pid = unsafe {
-        libc::clone(
-            start,
-            top as *mut libc::c_void,
-            flags,
-            (&mut arg as *mut Start).cast(),
-            &mut pidfd as *mut libc::c_int,
-        )
-    };
-    if pid < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: with CLONE_PIDFD the kernel stored a new descriptor that only
-    // this function holds; without it `pidfd` stays -1.
-    let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
-    Ok((pid, pidfd))
-}
-
-/// The same with fork(2), where clone_vfork is refused.
-fn fork_exec(plan: &mut Plan, report: RawFd) -> Result<(i32, Option<OwnedFd>), Errno> {
+/// Forks the child, which runs `exec_child` in its own copy of pidone's
+/// memory: nothing it does can touch pidone's. Its pidfd is taken after,
+/// with pidfd_open (see `Process::child`), not with CLONE_PIDFD: one way to
+/// start, whatever a sandbox refuses.
+fn fork_exec(plan: &mut Plan, report: RawFd) -> Result<i32, Errno> {
     // SAFETY: pidone has no other thread, and the child runs only
     // `exec_child`, which makes async-signal-safe calls and ends in exec or
     // _exit.
     match unsafe { unistd::fork() }? {
         // SAFETY: we are the freshly forked child; exec_child never returns.
         ForkResult::Child => unsafe { exec_child(plan, report) },
-        ForkResult::Parent { child } => Ok((child.as_raw(), None)),
+        ForkResult::Parent { child } => Ok(child.as_raw()),
     }
 }
 
@@ -359,7 +286,7 @@ fn read_report(pipe: &OwnedFd) -> Option<(Errno, i32)> {
 /// `/` and closed every descriptor above stderr (the program's files and
 /// sockets stay the child's alone). When fork fails, the program's signal
 /// state is back as it was before `blocked`.
-pub(crate) fn fork_program(blocked: Blocked) -> Result<Option<Child>, Errno> {
+pub(crate) fn fork_program(blocked: Blocked) -> Result<Option<Started>, Errno> {
     let terminal = Terminal::now();
     // SAFETY: the caller checked that the process has one thread; the
     // child only returns into the program, which is sound without others.
@@ -371,13 +298,9 @@ pub(crate) fn fork_program(blocked: Blocked) -> Result<Option<Child>, Errno> {
             Ok(None)
         }
         ForkResult::Parent { child } => {
-            let process = Process::child(child.as_raw());
+            let process = Process::own(child.as_raw());
             let_go(&[process.pidfd().unwrap_or(-1)]);
-            Ok(Some(Child {
-                process,
-                tty: terminal.tty,
-                own_group: terminal.own_group,
-            }))
+            Ok(Some(Started { process, terminal }))
         }
     }
 }

@@ -11,9 +11,9 @@ use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
-use nix::unistd;
 
 use super::{SpawnError, CWD_FAILED};
+use crate::jobctl::Terminal;
 use crate::signals::Blocked;
 use crate::sys;
 
@@ -104,52 +104,6 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
         .map(|s| s.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect()
-}
-
-/// Where the child stands towards pidone's terminal.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Terminal {
-    /// pidone's controlling terminal, if stdin, stdout or stderr is on it,
-    /// whether or not pidone is in its foreground now (`pidone cmd &` in a
-    /// shell): job control hands it to the child once pidone is brought to
-    /// the foreground.
-    pub(super) tty: Option<RawFd>,
-    /// pidone's group holds the terminal: the child takes it over.
-    take: bool,
-    /// The child gets a process group of its own.
-    pub(super) own_group: bool,
-}
-
-impl Terminal {
-    pub(super) fn now() -> Terminal {
-        // tcgetpgrp(3) answers only for the caller's controlling terminal
-        // (ENOTTY for any other), in the foreground or not.
-        let foreground = (0..=2).find_map(|fd| Some((fd, sys::terminal_foreground(fd)?)));
-        let my_group = unistd::getpgrp().as_raw();
-        Terminal {
-            tty: foreground.map(|(fd, _)| fd),
-            take: foreground.is_some_and(|(_, group)| group == my_group),
-            // getpgrp() is 0 when the group's leader is outside pidone's
-            // PID namespace (pid_namespaces(7)). That matters only with a
-            // terminal at hand.
-            own_group: my_group != 0 || !(0..=2).any(sys::is_terminal),
-        }
-    }
-
-    /// The child's side: its own group, and the terminal if pidone's group
-    /// held it. Async-signal-safe.
-    pub(super) fn enter(self) {
-        if self.own_group {
-            // SAFETY: setpgid is async-signal-safe and takes integers.
-            unsafe { libc::setpgid(0, 0) };
-            if let Some(fd) = self.tty.filter(|_| self.take) {
-                // pidone blocks SIGTTOU, so a background group may take the
-                // terminal without being stopped (tcsetpgrp(3)).
-                // SAFETY: tcsetpgrp and getpid are async-signal-safe.
-                unsafe { libc::tcsetpgrp(fd, libc::getpid()) };
-            }
-        }
-    }
 }
 
 /// The signal state the process had before [`crate::signals::block_all`],
