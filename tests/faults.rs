@@ -108,6 +108,14 @@ struct Report {
     left: Vec<String>,
     /// The strace trace, where there was one.
     trace: String,
+    /// The run's directory, removed with the report.
+    dir: PathBuf,
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -126,6 +134,10 @@ impl Live {
         );
         for fifo in ["go", "h", "i"] {
             make_fifo(&scratch.join(fifo));
+            let _ = std::fs::set_permissions(
+                scratch.join(fifo),
+                std::os::unix::fs::PermissionsExt::from_mode(0o666),
+            );
         }
         let mut args: Vec<&str> = setup.options.to_vec();
         args.extend(["--", "sh", "-c", setup.script]);
@@ -241,6 +253,7 @@ impl Live {
             log: std::fs::read_to_string(self.file("log")).unwrap_or_default(),
             left,
             trace: std::fs::read_to_string(self.file("trace")).unwrap_or_default(),
+            dir: self.scratch.clone(),
         }
     }
 
@@ -280,13 +293,15 @@ impl Live {
 }
 
 impl Drop for Live {
+    /// A run given up (a failed check): pidone and the rest are killed,
+    /// and the directory goes. A finished run's goes with its report.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
             self.reap_leftovers();
+            let _ = std::fs::remove_dir_all(&self.scratch);
         }
-        let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
 
@@ -305,8 +320,9 @@ fn lines(pipe: impl std::io::Read + Send + 'static) -> Receiver<String> {
 }
 
 impl Report {
-    fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
+    /// A file of the run's directory.
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
     }
 
     /// What is wrong with this run by the rules every run keeps: exit code
@@ -395,6 +411,16 @@ wait $t
 kill $t 2>/dev/null
 exit 3
 "#;
+
+/// [`SCENARIO`] without the leftover that ignores SIGTERM: a drain that
+/// ends as soon as the TERM is taken, so a long grace costs nothing.
+fn polite_scenario() -> String {
+    SCENARIO
+        .lines()
+        .filter(|l| !l.contains("$D/i"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// The grace of the matrix runs: short, since a leftover that needs
 /// SIGKILL waits all of it; whether the TERM was in time is only shown.
@@ -750,21 +776,24 @@ fn old_docker_profile() -> Vec<Refuse> {
     .collect()
 }
 
-/// The scenario under `refuse`, in both modes and every forwarding
-/// configuration: the code is kept, the forwarded signal arrives, the
-/// TERM-handling leftover gets its TERM within the grace, the other is
-/// killed, nothing is left.
+/// The scenario under `refuse`, in both modes: in every forwarding
+/// configuration without the TERM-ignoring leftover (a grace of 5 s,
+/// which the TERM is always in time for), and with it (`--grace 1s`, then
+/// SIGKILL). The code is kept, the forwarded signal arrives, the
+/// TERM-handling leftover gets its TERM, nothing is left.
 fn scenario_under(refuse: &[Refuse]) {
     if skip() {
         return;
     }
+    let polite = polite_scenario();
     for mode in MODES {
-        for forward in FORWARDS {
-            // A grace long enough that the drained leftover's TERM is
-            // always in time, even on a loaded machine.
-            let mut options = vec!["--grace", "2s"];
-            options.extend(forward);
-            let mut setup = Setup::new(mode, &options, SCENARIO);
+        let mut runs: Vec<(Vec<&str>, &str)> = FORWARDS
+            .iter()
+            .map(|f| ([&["--grace", "5s"][..], f].concat(), polite.as_str()))
+            .collect();
+        runs.push((vec!["--grace", "1s"], SCENARIO));
+        for (options, script) in &runs {
+            let mut setup = Setup::new(mode, options, script);
             setup.refuse = refuse;
             let mut live = Live::start(&setup);
             live.go();
@@ -773,11 +802,11 @@ fn scenario_under(refuse: &[Refuse]) {
                 .check(3)
                 .assert(
                     report.log.contains("forwarded"),
-                    &format!("SIGUSR1 was not forwarded ({mode:?}, {forward:?})"),
+                    &format!("SIGUSR1 was not forwarded ({mode:?}, {options:?})"),
                 )
                 .assert(
                     report.log.contains("drained"),
-                    &format!("the drain's SIGTERM did not arrive ({mode:?}, {forward:?})"),
+                    &format!("the drain's SIGTERM did not arrive ({mode:?}, {options:?})"),
                 );
         }
     }
@@ -917,8 +946,7 @@ fn pidfd_open_eperm_forward_all_reaches_the_child() {
 }
 
 /// The lines of `term_crowd`'s FILE: (index, signo) per process reached.
-fn crowd_reached(file: &Path) -> Vec<(usize, i32)> {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
+fn crowd_reached(text: &str) -> Vec<(usize, i32)> {
     text.lines()
         .filter_map(|l| {
             let (i, s) = l.split_once(' ')?;
@@ -941,9 +969,8 @@ fn low_nofile_drain_reaches_500() {
     setup.nofile = Some((64, 4096));
     let mut live = Live::start(&setup);
     live.go();
-    let got = live.file("got");
     let report = live.finish(Duration::from_secs(60));
-    let reached = crowd_reached(&got);
+    let reached = crowd_reached(&report.read("got"));
     report.check(3);
     let term: std::collections::HashSet<usize> = reached
         .iter()
@@ -968,11 +995,10 @@ fn low_nofile_forward_all_reaches_200() {
     let mut setup = Setup::new(Mode::Subreaper, &["--forward", "all"], &script);
     setup.nofile = Some((64, 4096));
     let mut live = Live::start(&setup);
-    let got = live.file("got");
     assert!(live.stdout_line("ready 200").is_some(), "the crowd never got ready");
     send_signal(live.pidone_pid(), libc::SIGUSR1);
     let report = live.finish(Duration::from_secs(30));
-    let usr1 = crowd_reached(&got)
+    let usr1 = crowd_reached(&report.read("got"))
         .iter()
         .filter(|(_, s)| *s == libc::SIGUSR1)
         .count();
@@ -1101,4 +1127,256 @@ fn leader_exited(live: &Live, comm: &str) -> bool {
             && state(pid) == Some('Z')
             && threads(pid).len() >= 2
     })
+}
+
+/// SIGKILL refused, by kill(2) and through a pidfd: the stand-in, in both
+/// modes, for a leftover pidone may not kill.
+fn sigkill_refused() -> [Refuse; 2] {
+    [libc::SYS_kill, libc::SYS_pidfd_send_signal].map(|nr| Refuse::Arg {
+        nr,
+        arg: 1,
+        value: libc::SIGKILL as u32,
+        errno: libc::EPERM,
+    })
+}
+
+/// A leftover that ignores SIGTERM (and whose pid, in pidone's
+/// namespace, the command prints as `unkillable PID`), then exit 3.
+const UNKILLABLE: &str = r#"
+read go < "$D/go"
+setsid sh -c 'trap "" TERM; echo $$ > "$D/i"; exec sleep 60' &
+read pid < "$D/i"
+echo "unkillable $pid"
+exit 3
+"#;
+
+/// Issue 16, point 5: a leftover pidone may not kill (SIGKILL refused)
+/// holds it only the bounded wait after SIGKILL (2 s), not until it ends
+/// by itself (60 s); pidone exits with the command's code and a warning
+/// that names it. Both modes.
+#[test]
+fn unkillable_leftover_holds_pidone_a_bounded_time() {
+    if skip() {
+        return;
+    }
+    let _turn = one_at_a_time();
+    let refuse = sigkill_refused();
+    for mode in MODES {
+        let mut setup = Setup::new(mode, &["--grace", "500ms"], UNKILLABLE);
+        setup.refuse = &refuse;
+        let mut live = Live::start(&setup);
+        live.go();
+        let line = live.stdout_line("unkillable ").expect("the leftover's pid");
+        let pid = line["unkillable ".len()..].to_owned();
+        let mut report = live.finish(Duration::from_secs(40));
+        // In subreaper mode the leftover goes to the next reaper (here the
+        // host's init): that it remains is the point, not a fault.
+        if mode == Mode::Subreaper {
+            report.left.clear();
+        }
+        report
+            .check(3)
+            .assert(
+                report.elapsed < Duration::from_secs(20),
+                "pidone waited for the leftover to end by itself",
+            )
+            .assert(
+                report.stderr.contains(&format!("pid {pid}")),
+                &format!("the warning does not name pid {pid}"),
+            );
+    }
+}
+
+/// Issue 16, point 5: a SIGTERM to pidone while it waits after SIGKILL
+/// ends the wait at once. Both modes.
+#[test]
+fn stop_request_ends_the_wait_after_sigkill() {
+    if skip() {
+        return;
+    }
+    let _turn = one_at_a_time();
+    let refuse = sigkill_refused();
+    for mode in MODES {
+        let mut setup = Setup::new(mode, &["-v", "--grace", "200ms"], UNKILLABLE);
+        setup.refuse = &refuse;
+        let mut live = Live::start(&setup);
+        live.go();
+        live.stderr_line("killing what remains")
+            .expect("pidone never escalated to SIGKILL");
+        let termed = Instant::now();
+        send_signal(live.pidone_pid(), libc::SIGTERM);
+        let started = live.started;
+        let mut report = live.finish(Duration::from_secs(40));
+        let after_term = (started + report.elapsed).saturating_duration_since(termed);
+        if mode == Mode::Subreaper {
+            report.left.clear();
+        }
+        // The wait after SIGKILL is 2 s: ending 1 s after the TERM at the
+        // latest is not the deadline.
+        report.check(3).assert(
+            after_term < Duration::from_secs(1),
+            &format!("exit {after_term:?} after the SIGTERM: the wait was not ended by it"),
+        );
+    }
+}
+
+/// A setuid-root program that takes all of root's ids, so a non-root
+/// pidone may signal it in no way, ignores SIGTERM, prints `ready`, and
+/// ends by itself after 60 s.
+const SETUID_ROOT_C: &str = r#"
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    if (setresuid(0, 0, 0) != 0) { perror("setresuid"); return 1; }
+    signal(SIGTERM, SIG_IGN);
+    printf("ready\n");
+    fflush(stdout);
+    sleep(60);
+    return 0;
+}
+"#;
+
+/// Issue 16, point 5 (its reproduction): a setuid-root descendant of a
+/// pidone that is not root (subreaper mode, as root only can set this up):
+/// SIGTERM and SIGKILL fail with EPERM; pidone exits 3 within the grace
+/// and the bounded wait after SIGKILL, naming what remains.
+#[test]
+fn setuid_root_leftover_under_a_non_root_pidone() {
+    if skip() {
+        return;
+    }
+    if !is_root() {
+        eprintln!("SKIPPED: needs root, to make a setuid-root program");
+        return;
+    }
+    let _turn = one_at_a_time();
+    let dir = Dir::new("setuid");
+    let Some(bin) = compile_c(&dir.0, "setuid_root", SETUID_ROOT_C, &[]) else {
+        return;
+    };
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o4755))
+        .expect("chmod u+s");
+    let script = format!(
+        "read go < \"$D/go\"; {} & read x < \"$D/h\"; exit 3",
+        bin.display()
+    );
+    // The program says `ready` on the FIFO h: its stdout is the FIFO.
+    let script = script.replace(" & read x", " > \"$D/h\" & read x");
+    let mut setup = Setup::new(Mode::Subreaper, &["--grace", "500ms"], &script);
+    setup.user = Some(65534);
+    let mut live = Live::start(&setup);
+    live.go();
+    let mut report = live.finish(Duration::from_secs(40));
+    let setuid_left = report.left.len();
+    report.left.clear();
+    report
+        .check(3)
+        .assert(setuid_left == 1, "the setuid-root program should remain, alone")
+        .assert(
+            report.elapsed < Duration::from_secs(20),
+            "pidone waited for the setuid program to end by itself",
+        )
+        .assert(
+            report.stderr.contains("setuid_root"),
+            "the warning does not name what remains",
+        );
+}
+
+/// Issue 16, point 6: a leftover stopped by SIGSTOP, with a TERM handler,
+/// gets SIGCONT after the drain's SIGTERM and exits in the grace period:
+/// without it only SIGKILL would end it, and its handler would never
+/// run. Both modes.
+#[test]
+fn stopped_leftover_is_continued_after_the_drain_term() {
+    if skip() {
+        return;
+    }
+    let script = r#"
+setsid sh -c 'trap "echo term >> \"\$D/log\"; exit 0" TERM; echo $$ > "$D/h"; kill -STOP $$; while :; do sleep 60 & wait $!; done' &
+read pid < "$D/h"
+echo "stopping $pid"
+read go < "$D/go"
+exit 3
+"#;
+    for mode in MODES {
+        let setup = Setup::new(mode, &["--grace", "20s"], script);
+        let mut live = Live::start(&setup);
+        live.stdout_line("stopping").expect("the leftover's pid");
+        let top = live.child.as_ref().expect("running").id() as i32;
+        wait_until("the leftover is stopped", || {
+            descendants(top).into_iter().any(|p| state(p) == Some('T'))
+        });
+        live.go();
+        let report = live.finish(BOUND);
+        report
+            .check(3)
+            .assert(report.log.contains("term"), "the stopped leftover never ran its TERM handler")
+            .assert(
+                report.elapsed < Duration::from_secs(20),
+                "the stopped leftover had to be killed",
+            );
+    }
+}
+
+/// Whether `pid` has SIGCHLD pending (ShdPnd or SigPnd): a stop of its
+/// child it has not taken yet.
+fn sigchld_pending(pid: i32) -> bool {
+    let status = proc_status(pid);
+    ["ShdPnd", "SigPnd"].iter().any(|field| {
+        u64::from_str_radix(&status_field(&status, field), 16)
+            .is_ok_and(|mask| mask & (1 << (libc::SIGCHLD - 1)) != 0)
+    })
+}
+
+/// Issue 16, point 6, as the README chose it: a forwarded SIGTERM is
+/// followed by SIGCONT when the command itself is stopped (default
+/// forwarding), and for every process with `--forward all` (here a
+/// stopped process of the command's tree that the command waits for).
+/// Without the SIGCONT the TERM handler never runs and the run never
+/// ends. Both modes.
+#[test]
+fn forwarded_term_continues_a_stopped_recipient() {
+    if skip() {
+        return;
+    }
+    let command_stopped = r#"
+trap 'echo term >> "$D/log"; exit 3' TERM
+echo "stopping $$"
+kill -STOP $$
+while :; do sleep 60 & wait $!; done
+"#;
+    let other_stopped = r#"
+sh -c 'trap "echo term >> \"\$D/log\"; exit 0" TERM; echo $$ > "$D/h"; kill -STOP $$; while :; do sleep 60 & wait $!; done' &
+c=$!
+read x < "$D/h"
+trap 'wait $c; exit 3' TERM
+echo "stopping $c"
+while :; do sleep 60 & wait $!; done
+"#;
+    let runs: [(&[&str], &str); 2] = [
+        (&[], command_stopped),
+        (&["--forward", "all"], other_stopped),
+    ];
+    for mode in MODES {
+        for (options, script) in runs {
+            let setup = Setup::new(mode, options, script);
+            let mut live = Live::start(&setup);
+            live.stdout_line("stopping").expect("the process's pid");
+            let top = live.child.as_ref().expect("running").id() as i32;
+            let pidone = live.pidone_pid();
+            // Stopped, and pidone has taken the SIGCHLD of the stop (a
+            // SIGTERM pending beside it would be taken first: lower number).
+            wait_until("the process is stopped and pidone knows", || {
+                descendants(top).into_iter().any(|p| state(p) == Some('T'))
+                    && !sigchld_pending(pidone)
+            });
+            send_signal(pidone, libc::SIGTERM);
+            let report = live.finish(BOUND);
+            report.check(3).assert(
+                report.log.contains("term"),
+                &format!("the stopped process never ran its TERM handler ({mode:?}, {options:?})"),
+            );
+        }
+    }
 }
