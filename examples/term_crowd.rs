@@ -3,12 +3,12 @@
 //!     term_crowd N FILE [--stay]
 //!
 //! Forks N children. Each appends `INDEX SIGNO` (one line, one write) to
-//! FILE when SIGTERM or SIGUSR1 comes, and exits 0; until then it sleeps in
-//! pause(2). Once every child has its handler the parent prints
-//! `ready N pid=PID`, then exits 3 at once, leaving the crowd behind as
-//! leftovers for a drain; with `--stay` it ignores SIGUSR1 and SIGTERM and
-//! waits for all of them, then exits 3, so that a signal forwarded to
-//! everyone can be counted.
+//! FILE when SIGUSR1 or SIGTERM comes, and on SIGTERM exits 0; it starts
+//! nothing and sleeps in pause(2). Once every child has its handlers the
+//! parent prints `ready N pid=PID`, then exits 3 at once, leaving the
+//! crowd behind as leftovers for a drain; with `--stay` it ignores SIGUSR1
+//! and SIGTERM and waits for all of them, then exits 3, so that signals
+//! forwarded to everyone can be counted.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
@@ -45,7 +45,9 @@ extern "C" fn on_signal(signo: libc::c_int) {
     // SAFETY: write and _exit are async-signal-safe; `line` is live.
     unsafe {
         libc::write(FD.load(Ordering::Relaxed), line.as_ptr().cast(), len);
-        libc::_exit(0);
+        if signo == libc::SIGTERM {
+            libc::_exit(0);
+        }
     }
 }
 

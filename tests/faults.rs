@@ -337,7 +337,8 @@ impl Report {
             Some(_) => {}
         }
         if !self.left.is_empty() {
-            wrong.push(format!("left behind: {:?}", self.left));
+            let shown: Vec<&String> = self.left.iter().take(4).collect();
+            wrong.push(format!("left behind: {} {shown:?}", self.left.len()));
         }
         if self.stderr.contains("panicked") {
             wrong.push("panicked".to_owned());
@@ -367,9 +368,10 @@ impl std::fmt::Display for Report {
         }
         write!(
             f,
-            "elapsed: {:?}\nleft: {:?}\n--- log ---\n{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            "elapsed: {:?}\nleft: {} {:?}\n--- log ---\n{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
             self.elapsed,
-            self.left,
+            self.left.len(),
+            self.left.iter().take(4).collect::<Vec<_>>(),
             self.log.trim_end(),
             self.stdout.trim_end(),
             self.stderr.trim_end()
@@ -391,20 +393,28 @@ fn skip() -> bool {
 // ---------------------------------------------------------------------
 // The scenario of the matrices: forward, reap, drain.
 
-/// A command that makes pidone do everything it does after startup: it
+/// A command that makes pidone do everything it does after startup. It
 /// waits for `go`; leaves two leftovers in sessions of their own (out of
-/// a group signal's reach, and deaf to SIGUSR1): one that logs `drained`
-/// and exits on SIGTERM (it starts nothing new once signalled: a process
-/// born after the drain's walk would rightly wait for SIGKILL), one that ignores SIGTERM and only SIGKILL ends;
-/// leaves an orphan to reap; has SIGUSR1 forwarded to it (it logs
-/// `forwarded` and ends its 8 s timer; a lost signal costs those 8 s, not
-/// the run); exits 3.
-const SCENARIO: &str = r#"
-read go < "$D/go"
-setsid sh -c 'trap "" USR1; trap "kill \$! 2>/dev/null; echo drained >> \"\$D/log\"; exit 0" TERM; echo ready > "$D/h"; sleep 60 & wait $!' &
-read x < "$D/h"
+/// a group signal's reach): one (`term_crowd 1`, a process with no child)
+/// that logs `0 15` and exits on SIGTERM (and logs `0 10` on SIGUSR1),
+/// one that ignores SIGTERM and SIGUSR1 and only SIGKILL ends (unless
+/// `!kill`); leaves an orphan to reap; has SIGUSR1 forwarded to it (it
+/// logs `forwarded` and ends its 8 s timer; a lost signal costs those 8 s,
+/// not the run); exits 3.
+fn scenario(kill: bool) -> String {
+    let crowd = example("term_crowd");
+    let deaf = if kill {
+        r#"
 setsid sh -c 'trap "" TERM USR1; echo ready > "$D/i"; exec sleep 60' &
-read x < "$D/i"
+read x < "$D/i""#
+    } else {
+        ""
+    };
+    format!(
+        r#"
+read go < "$D/go"
+setsid {crowd} 1 "$D/log" > "$D/h" &
+read x < "$D/h"{deaf}
 (true &)
 sleep 8 & t=$!
 trap 'echo forwarded >> "$D/log"; kill $t 2>/dev/null' USR1
@@ -412,16 +422,14 @@ kill -USR1 $PPID
 wait $t
 kill $t 2>/dev/null
 exit 3
-"#;
+"#,
+        crowd = crowd.display()
+    )
+}
 
-/// [`SCENARIO`] without the leftover that ignores SIGTERM: a drain that
-/// ends as soon as the TERM is taken, so a long grace costs nothing.
-fn polite_scenario() -> String {
-    SCENARIO
-        .lines()
-        .filter(|l| !l.contains("$D/i"))
-        .collect::<Vec<_>>()
-        .join("\n")
+/// Whether the scenario's TERM-handling leftover took a SIGTERM.
+fn drained(log: &str) -> bool {
+    log.lines().any(|l| l == "0 15")
 }
 
 /// The grace of the matrix runs with the leftover that needs SIGKILL:
@@ -548,9 +556,8 @@ fn traced_run(mode: Mode, forward: &[&str], kill: bool, trace: &[&str]) -> Repor
         options.push("-vv");
     }
     options.extend(forward);
-    let polite = polite_scenario();
-    let script = if kill { SCENARIO } else { polite.as_str() };
-    let setup = Setup::new(mode, &options, script);
+    let script = scenario(kill);
+    let setup = Setup::new(mode, &options, &script);
     let mut live = Live::start(&setup);
     let pid = live.pidone_pid();
     // Beside the run's directory, which goes with the run.
@@ -642,7 +649,7 @@ fn strace_matrix(mode: Mode) {
                     wrong.push("the fault was never injected".to_owned());
                 }
                 let forwarded = report.log.contains("forwarded");
-                let drained = report.log.contains("drained");
+                let drained = drained(&report.log);
                 if !excused(&call, errno) {
                     if !forwarded {
                         wrong.push("SIGUSR1 not forwarded".to_owned());
@@ -841,13 +848,13 @@ fn scenario_under(refuse: &[Refuse]) {
     if skip() {
         return;
     }
-    let polite = polite_scenario();
+    let (polite, full) = (scenario(false), scenario(true));
     for mode in MODES {
         let mut runs: Vec<(Vec<&str>, &str)> = FORWARDS
             .iter()
             .map(|f| ([&["--grace", "5s"][..], f].concat(), polite.as_str()))
             .collect();
-        runs.push((vec!["--grace", "1s"], SCENARIO));
+        runs.push((vec!["--grace", "1s"], full.as_str()));
         for (options, script) in &runs {
             let mut setup = Setup::new(mode, options, script);
             setup.refuse = refuse;
@@ -861,7 +868,7 @@ fn scenario_under(refuse: &[Refuse]) {
                     &format!("SIGUSR1 was not forwarded ({mode:?}, {options:?})"),
                 )
                 .assert(
-                    report.log.contains("drained"),
+                    drained(&report.log),
                     &format!("the drain's SIGTERM did not arrive ({mode:?}, {options:?})"),
                 );
         }
@@ -936,16 +943,21 @@ fn refused_clone_pidfd_still_starts_the_command() {
 // ---------------------------------------------------------------------
 // The reproductions of issue 16.
 
-/// The leftovers of reproduction 1: a TERM-handling process (logs `term`)
-/// and a TERM-ignoring `sleep 20`; the command exits 3.
-const TWO_LEFTOVERS: &str = r#"
+/// The leftovers of reproduction 1: a TERM-handling process (logs `0 15`,
+/// see [`scenario`]) and a TERM-ignoring `sleep 20`; the command exits 3.
+fn two_leftovers() -> String {
+    format!(
+        r#"
 read go < "$D/go"
-setsid sh -c 'trap "kill \$! 2>/dev/null; echo term >> \"\$D/log\"; exit 0" TERM; echo ready > "$D/h"; sleep 60 & wait $!' &
+setsid {} 1 "$D/log" > "$D/h" &
 read x < "$D/h"
 setsid sh -c 'trap "" TERM; echo ready > "$D/i"; exec sleep 20' &
 read x < "$D/i"
 exit 3
-"#;
+"#,
+        example("term_crowd").display()
+    )
+}
 
 /// Issue 16, point 1 (its reproduction): pidfd_open refused with EPERM,
 /// `--grace 1s`; the command leaves a TERM handler and a TERM-ignoring
@@ -961,14 +973,15 @@ fn pidfd_open_eperm_drain_is_prompt() {
         errno: libc::EPERM,
     }];
     for mode in MODES {
-        let mut setup = Setup::new(mode, &["--grace", "1s"], TWO_LEFTOVERS);
+        let script = two_leftovers();
+        let mut setup = Setup::new(mode, &["--grace", "1s"], &script);
         setup.refuse = &refuse;
         let mut live = Live::start(&setup);
         live.go();
         let report = live.finish(Duration::from_secs(30));
         report
             .check(3)
-            .assert(report.log.contains("term"), "the TERM handler got no TERM")
+            .assert(drained(&report.log), "the TERM handler got no TERM")
             .assert(
                 report.elapsed < Duration::from_secs(15),
                 "pidone waited for the sleep 20 to end by itself",
@@ -1040,7 +1053,8 @@ fn low_nofile_drain_reaches_500() {
 }
 
 /// Issue 16, point 3: with a soft nofile limit of 64, `--forward all`
-/// reaches every one of 200 processes in subreaper mode.
+/// reaches every one of 200 processes in subreaper mode (SIGUSR1, then
+/// SIGTERM, which ends them).
 #[test]
 fn low_nofile_forward_all_reaches_200() {
     if skip() {
@@ -1052,7 +1066,10 @@ fn low_nofile_forward_all_reaches_200() {
     setup.nofile = Some((64, 4096));
     let mut live = Live::start(&setup);
     assert!(live.stdout_line("ready 200").is_some(), "the crowd never got ready");
+    // USR1 is logged by each; the TERM after it ends them (and the crowd,
+    // which waits for them).
     send_signal(live.pidone_pid(), libc::SIGUSR1);
+    send_signal(live.pidone_pid(), libc::SIGTERM);
     let report = live.finish(Duration::from_secs(30));
     let usr1 = crowd_reached(&report.read("got"))
         .iter()
