@@ -560,6 +560,9 @@ fn traced_run(mode: Mode, forward: &[&str], kill: bool, trace: &[&str]) -> Repor
     let setup = Setup::new(mode, &options, &script);
     let mut live = Live::start(&setup);
     let pid = live.pidone_pid();
+    // Past its startup (the loader, the fork, the exec report): asleep in
+    // its loop, where every later call comes from.
+    wait_until("pidone waits for signals", || waiting_for_signals(pid));
     // Beside the run's directory, which goes with the run.
     let log = std::env::temp_dir().join(format!("pidone-faults-trace-{}", live.tag));
     let strace = Strace::attach(pid, trace, &log);
@@ -571,6 +574,14 @@ fn traced_run(mode: Mode, forward: &[&str], kill: bool, trace: &[&str]) -> Repor
     };
     let _ = std::fs::remove_file(&log);
     report
+}
+
+/// Whether `pid` is asleep in rt_sigtimedwait(2) (/proc/PID/syscall
+/// names the call a blocked task is in).
+fn waiting_for_signals(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| {
+        s.split_whitespace().next() == Some(&libc::SYS_rt_sigtimedwait.to_string())
+    })
 }
 
 /// One line of a matrix.
