@@ -283,8 +283,7 @@ impl Live {
             (&self.stdout, &mut self.stdout_seen),
             (&self.stderr, &mut self.stderr_seen),
         ] {
-            while let Ok(line) =
-                rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
                 seen.push(line);
             }
@@ -464,15 +463,23 @@ const PLAUSIBLE: &[(&str, &[&str])] = &[
     ("getpgid", &["ESRCH", "EPERM"]),
     (
         "pidfd_open",
-        &["EPERM", "ENOSYS", "EMFILE", "ENFILE", "ENOMEM", "EINVAL", "ESRCH"],
+        &[
+            "EPERM", "ENOSYS", "EMFILE", "ENFILE", "ENOMEM", "EINVAL", "ESRCH",
+        ],
     ),
     (
         "pidfd_send_signal",
         &["EPERM", "ENOSYS", "EINVAL", "EBADF", "ESRCH"],
     ),
     // Reading /proc.
-    ("openat", &["EMFILE", "ENFILE", "ENOMEM", "EACCES", "ENOENT", "EINTR"]),
-    ("open", &["EMFILE", "ENFILE", "ENOMEM", "EACCES", "ENOENT", "EINTR"]),
+    (
+        "openat",
+        &["EMFILE", "ENFILE", "ENOMEM", "EACCES", "ENOENT", "EINTR"],
+    ),
+    (
+        "open",
+        &["EMFILE", "ENFILE", "ENOMEM", "EACCES", "ENOENT", "EINTR"],
+    ),
     ("read", &["EINTR", "EAGAIN", "ENOMEM", "EIO"]),
     ("readv", &["EINTR", "EAGAIN", "ENOMEM", "EIO"]),
     ("getdents64", &["ENOMEM", "ENOENT", "EINTR"]),
@@ -583,9 +590,8 @@ fn traced_run(mode: Mode, forward: &[&str], kill: bool, trace: &[&str]) -> Repor
 /// Whether `pid` is asleep in rt_sigtimedwait(2) (/proc/PID/syscall
 /// names the call a blocked task is in).
 fn waiting_for_signals(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| {
-        s.split_whitespace().next() == Some(&libc::SYS_rt_sigtimedwait.to_string())
-    })
+    std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+        .is_ok_and(|s| s.split_whitespace().next() == Some(&libc::SYS_rt_sigtimedwait.to_string()))
 }
 
 /// One line of a matrix.
@@ -679,19 +685,29 @@ fn strace_matrix(mode: Mode) {
                         .status
                         .map_or("no exit".to_owned(), |s| s.to_string()),
                     report.elapsed.as_secs_f64(),
-                    if forwarded { "forwarded" } else { "forward lost" },
+                    if forwarded {
+                        "forwarded"
+                    } else {
+                        "forward lost"
+                    },
                     if drained { "TERM taken" } else { "no TERM" },
                 );
                 if !wrong.is_empty() || std::env::var_os("PIDONE_FAULT_CELL").is_some() {
-                    let injected: Vec<&str> =
-                        report.trace.lines().filter(|l| l.contains("INJECTED")).collect();
+                    let injected: Vec<&str> = report
+                        .trace
+                        .lines()
+                        .filter(|l| l.contains("INJECTED"))
+                        .collect();
                     eprintln!(
                         "FAILED {mode:?} {forward:?} {call} {errno}\n{report}\n--- injected ---\n{}",
                         injected.join("\n")
                     );
                 }
                 cells.push(Cell {
-                    what: format!("{forward:?} {call} {errno}{}", if kill { " (kill run)" } else { "" }),
+                    what: format!(
+                        "{forward:?} {call} {errno}{}",
+                        if kill { " (kill run)" } else { "" }
+                    ),
                     outcome,
                     wrong,
                 });
@@ -755,13 +771,21 @@ fn strace_matrix_as_subreaper() {
 /// or a leftover. (rt_sigprocmask is left out: with valid arguments it
 /// cannot fail.)
 const STARTUP: &[(&str, &[&str], bool)] = &[
-    ("clone", &["EAGAIN", "ENOMEM", "EPERM", "ENOSYS", "EINVAL"], false),
+    (
+        "clone",
+        &["EAGAIN", "ENOMEM", "EPERM", "ENOSYS", "EINVAL"],
+        false,
+    ),
     ("clone3", &["EAGAIN", "ENOMEM", "EPERM", "ENOSYS"], false),
     ("fork", &["EAGAIN", "ENOMEM"], false),
     ("vfork", &["EAGAIN", "ENOMEM"], false),
     ("pipe2", &["EMFILE", "ENFILE"], false),
     ("fchdir", &["EACCES", "EBADF"], false),
-    ("pidfd_open", &["EPERM", "ENOSYS", "EMFILE", "ENFILE", "ENOMEM"], true),
+    (
+        "pidfd_open",
+        &["EPERM", "ENOSYS", "EMFILE", "ENFILE", "ENOMEM"],
+        true,
+    ),
     ("close_range", &["EPERM", "ENOSYS", "EINVAL"], true),
     ("prctl", &["EINVAL", "EPERM"], true),
     ("setpgid", &["EPERM", "EACCES"], true),
@@ -795,9 +819,8 @@ fn startup_calls_failing_once() {
             let report = live.finish(BOUND);
             let injected = report.trace.contains("(INJECTED)");
             let code = report.code();
-            let startup_error = !must_run
-                && matches!(code, Some(125..=127))
-                && report.stderr.contains("pidone: ");
+            let startup_error =
+                !must_run && matches!(code, Some(125..=127)) && report.stderr.contains("pidone: ");
             let mut wrong = report.problems(if startup_error { code.unwrap_or(3) } else { 3 });
             let fork_failed = report.stderr.contains("failed to fork");
             // Issue 16, point 9: a fork refused with EAGAIN names the
@@ -809,12 +832,15 @@ fn startup_calls_failing_once() {
                 (false, _) => "not called".to_owned(),
                 (true, Some(s)) if startup_error => format!(
                     "{s}: {}",
-                    report.stderr.lines().find(|l| l.contains("pidone: ")).unwrap_or("")
+                    report
+                        .stderr
+                        .lines()
+                        .find(|l| l.contains("pidone: "))
+                        .unwrap_or("")
                 ),
-                (true, Some(s)) => format!(
-                    "{s}{}",
-                    if fork_failed { ", failed to fork" } else { "" }
-                ),
+                (true, Some(s)) => {
+                    format!("{s}{}", if fork_failed { ", failed to fork" } else { "" })
+                }
                 (true, None) => "no exit".to_owned(),
             };
             if !wrong.is_empty() {
@@ -836,7 +862,11 @@ fn startup_calls_failing_once() {
         .filter(|c| !c.wrong.is_empty())
         .map(|c| format!("  {}: {}", c.what, c.wrong.join("; ")))
         .collect();
-    assert!(failed.is_empty(), "startup faults broke a rule:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "startup faults broke a rule:\n{}",
+        failed.join("\n")
+    );
     assert!(
         cells.iter().any(|c| c.outcome != "not called"),
         "no startup fault was ever injected"
@@ -1027,12 +1057,16 @@ fn pidfd_open_eperm_forward_all_reaches_the_child() {
         let mut setup = Setup::new(mode, &["--forward", "all"], script);
         setup.refuse = &refuse;
         let mut live = Live::start(&setup);
-        assert!(live.stdout_line("ready").is_some(), "the command never started");
+        assert!(
+            live.stdout_line("ready").is_some(),
+            "the command never started"
+        );
         send_signal(live.pidone_pid(), libc::SIGUSR1);
         let report = live.finish(BOUND);
-        report
-            .check(3)
-            .assert(report.log.contains("got"), "SIGUSR1 never reached the child");
+        report.check(3).assert(
+            report.log.contains("got"),
+            "SIGUSR1 never reached the child",
+        );
     }
 }
 
@@ -1055,7 +1089,10 @@ fn low_nofile_drain_reaches_500() {
         return;
     }
     let crowd = example("term_crowd");
-    let script = format!("read go < \"$D/go\"; exec {} 500 \"$D/got\"", crowd.display());
+    let script = format!(
+        "read go < \"$D/go\"; exec {} 500 \"$D/got\"",
+        crowd.display()
+    );
     let mut setup = Setup::new(Mode::Subreaper, &["--grace", "10s"], &script);
     setup.nofile = Some((64, 4096));
     let mut live = Live::start(&setup);
@@ -1087,7 +1124,10 @@ fn low_nofile_forward_all_reaches_200() {
     let mut setup = Setup::new(Mode::Subreaper, &["--forward", "all"], &script);
     setup.nofile = Some((64, 4096));
     let mut live = Live::start(&setup);
-    assert!(live.stdout_line("ready 200").is_some(), "the crowd never got ready");
+    assert!(
+        live.stdout_line("ready 200").is_some(),
+        "the crowd never got ready"
+    );
     // USR1 is logged by each; the TERM after it ends them (and the crowd,
     // which waits for them).
     send_signal(live.pidone_pid(), libc::SIGUSR1);
@@ -1164,10 +1204,7 @@ impl Dir {
         let dir = std::env::temp_dir().join(format!("pidone-faults-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create a directory");
-        let _ = std::fs::set_permissions(
-            &dir,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        );
+        let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
         Dir(dir)
     }
 }
@@ -1190,22 +1227,23 @@ fn leftover_with_exited_leader_gets_term() {
     let Some(bin) = compile_c(&dir.0, "leader_exit", LEADER_EXIT_C, &["-pthread"]) else {
         return;
     };
-    let script = format!(
-        "{} \"$D/log\" & read go < \"$D/go\"; exit 3",
-        bin.display()
-    );
+    let script = format!("{} \"$D/log\" & read go < \"$D/go\"; exit 3", bin.display());
     for mode in MODES {
         let setup = Setup::new(mode, &["--grace", "10s"], &script);
         let mut live = Live::start(&setup);
         live.stdout_line("pid ").expect("the program's pid");
-        wait_until("the leader thread has exited (state Z, a thread alive)", || {
-            leader_exited(&live, "leader_exit")
-        });
+        wait_until(
+            "the leader thread has exited (state Z, a thread alive)",
+            || leader_exited(&live, "leader_exit"),
+        );
         live.go();
         let report = live.finish(BOUND);
         report
             .check(3)
-            .assert(report.log.contains("term"), "the Zl leftover got no SIGTERM")
+            .assert(
+                report.log.contains("term"),
+                "the Zl leftover got no SIGTERM",
+            )
             .assert(
                 report.elapsed < Duration::from_secs(10),
                 "pidone waited out the grace for a process that took its TERM",
@@ -1367,7 +1405,10 @@ fn setuid_root_leftover_under_a_non_root_pidone() {
     report.left.clear();
     report
         .check(3)
-        .assert(setuid_left == 1, "the setuid-root program should remain, alone")
+        .assert(
+            setuid_left == 1,
+            "the setuid-root program should remain, alone",
+        )
         .assert(
             report.elapsed < Duration::from_secs(20),
             "pidone waited for the setuid program to end by itself",
@@ -1406,7 +1447,10 @@ exit 3
         let report = live.finish(BOUND);
         report
             .check(3)
-            .assert(report.log.contains("term"), "the stopped leftover never ran its TERM handler")
+            .assert(
+                report.log.contains("term"),
+                "the stopped leftover never ran its TERM handler",
+            )
             .assert(
                 report.elapsed < Duration::from_secs(20),
                 "the stopped leftover had to be killed",

@@ -716,8 +716,8 @@ pub fn seccomp_program(rules: &[Refuse]) -> Vec<libc::sock_filter> {
     const RET_K: u16 = 0x06; // BPF_RET | BPF_K
     const ALLOW: u32 = 0x7fff_0000; // SECCOMP_RET_ALLOW
     const ERRNO: u32 = 0x0005_0000; // SECCOMP_RET_ERRNO
-    // struct seccomp_data: nr at 0, arch at 4, args (u64 each) from 16;
-    // the low half of an argument comes first on a little-endian machine.
+                                    // struct seccomp_data: nr at 0, arch at 4, args (u64 each) from 16;
+                                    // the low half of an argument comes first on a little-endian machine.
     const NR: u32 = 0;
     const ARCH: u32 = 4;
     let arg_at = |arg: u32| 16 + 8 * arg;
