@@ -276,37 +276,44 @@ fn old_profile_single_child_docker_stop_is_prompt() {
     assert!(took < PROMPT, "docker stop took {took:?}:\n{logs}");
 }
 
-/// Issue 16, points 1 and 5: the command exits 3 and leaves a worker that
-/// cleans up on SIGTERM and a process that ignores it. Under the old
-/// profile the drain still reaches both: the worker finishes its cleanup,
-/// the other is killed after the grace, and the container exits 3 within
-/// the grace and the bounded wait after SIGKILL.
+/// Issue 16, points 1, 5 and 10: the command exits 3 and leaves a worker
+/// that cleans up on SIGTERM and a process that ignores it. Under the old
+/// profile the drain still reaches both, with pidone as PID 1 and as a
+/// subreaper under `sh` (where it walks its descendants and used to find
+/// none, then hang): the worker finishes its cleanup, the other is killed
+/// after the grace, and pidone exits 3 within the grace and the bounded
+/// wait after SIGKILL.
 #[test]
 fn old_profile_drain_reaches_the_leftovers() {
     let Some(fx) = fixture("old_profile_drain_reaches_the_leftovers") else {
         return;
     };
     let _turn = support::one_at_a_time();
-    let c = fx.start(
-        "drain",
-        &["pidone", "-v", "--grace", "3s", "--", "/e2e/leave"],
-    );
-    let (took, code) = c.wait();
-    let logs = c.logs();
-    eprintln!(
-        "[docker-seccomp] drain under the old profile: exit {code} {:.2} s after docker wait began",
-        took.as_secs_f64()
-    );
-    assert_eq!(code, 3, "the command's code:\n{logs}");
-    assert!(
-        logs.contains("cleanup-end"),
-        "the worker's cleanup did not finish:\n{logs}"
-    );
-    // 3 s of grace and 2 s after SIGKILL at most, with room.
-    assert!(
-        took < Duration::from_secs(12),
-        "the drain took {took:?}:\n{logs}"
-    );
+    let pidone = "pidone -v --grace 3s -- /e2e/leave";
+    let subreaper = format!("{pidone}; exit $?");
+    let runs: [(&str, Vec<&str>); 2] = [
+        ("pid1", pidone.split(' ').collect()),
+        ("subreaper", vec!["sh", "-c", &subreaper]),
+    ];
+    for (mode, args) in runs {
+        let c = fx.start(&format!("drain-{mode}"), &args);
+        let (took, code) = c.wait();
+        let logs = c.logs();
+        eprintln!(
+            "[docker-seccomp] drain under the old profile, {mode}: exit {code} {:.2} s after docker wait began; output:\n{logs}",
+            took.as_secs_f64()
+        );
+        assert_eq!(code, 3, "{mode}: the command's code:\n{logs}");
+        assert!(
+            logs.contains("cleanup-end"),
+            "{mode}: the worker's cleanup did not finish:\n{logs}"
+        );
+        // 3 s of grace and 2 s after SIGKILL at most, with room.
+        assert!(
+            took < Duration::from_secs(12),
+            "{mode}: the drain took {took:?}:\n{logs}"
+        );
+    }
 }
 
 /// Issue 16, points 1, 2 and 10: `docker stop` of the default (group)
