@@ -9,7 +9,10 @@
 #      qemu-user (binfmt_misc), with PIDONE_TEST_BIN;
 #   3. FROM scratch images for linux/amd64 and linux/arm64 (the arm64 one with
 #      Debian's arm64 busybox-static): exit codes, reaping, docker stop;
-#   4. the amd64 .deb installs, runs and removes; lintian passes both.
+#   4. the amd64 .deb installs, runs and removes; lintian passes both;
+#   5. the image (an OCI archive) through a registry, pulled by Docker and
+#      podman and copied from by a user's image (.ci/image.sh), and the crate
+#      installed offline with `cargo install` (.ci/crate.sh).
 #
 # Idempotent. Scratch files go to target/release-ci/. Every wait is bounded.
 set -euo pipefail
@@ -45,6 +48,9 @@ command -v lintian >/dev/null || need+=(lintian)
 command -v man >/dev/null || need+=(man-db)
 command -v file >/dev/null || need+=(file)
 [ -x /bin/busybox ] || need+=(busybox-static)
+# .ci/image.sh's, here to share this apt-get update.
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v docker-registry >/dev/null || need+=(docker-registry)
 lists_stale=
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     dpkg --add-architecture arm64 # for busybox-static:arm64, the arm64 image's shell
@@ -64,6 +70,9 @@ if [ ! -x "$arm64_busybox" ]; then
     dpkg -x "$work"/busybox-static_*_arm64.deb "$work/busybox-arm64"
 fi
 file "$arm64_busybox" | grep -q 'ARM aarch64.*statically linked' || fail "$arm64_busybox: $(file "$arm64_busybox")"
+
+# cargo xtask dist builds the image with podman.
+bash .ci/podman.sh
 
 step "Rust targets; xtask lints and tests; cargo package"
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl i686-unknown-linux-musl
@@ -273,5 +282,9 @@ check 0 dpkg -r pidone
 echo "amd64 .deb: installs, pidone --version and man -w pidone work, removes cleanly"
 check 0 lintian --fail-on error,warning "$dist"/*.deb
 echo "lintian: ${out:-no tags}"
+
+step "the image through a registry; the crate from cargo install"
+bash .ci/image.sh
+bash .ci/crate.sh
 
 step "done"

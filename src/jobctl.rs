@@ -13,6 +13,8 @@
 
 use std::os::fd::RawFd;
 
+use nix::unistd::{getpgid, getpgrp, getpid, getppid, getsid, isatty, setpgid};
+
 use crate::signals;
 use crate::sys::{self, SigInfo};
 
@@ -23,7 +25,7 @@ pub(crate) struct Terminal {
     /// whether or not pidone is in its foreground now (`pidone cmd &` in a
     /// shell): job control hands it to the child once pidone is brought to
     /// the foreground.
-    pub tty: Option<RawFd>,
+    tty: Option<RawFd>,
     /// pidone's group holds the terminal: the child takes it over.
     take: bool,
     /// The child gets a process group of its own.
@@ -35,14 +37,14 @@ impl Terminal {
         // tcgetpgrp(3) answers only for the caller's controlling terminal
         // (ENOTTY for any other), in the foreground or not.
         let foreground = (0..=2).find_map(|fd| Some((fd, sys::terminal_foreground(fd)?)));
-        let my_group = nix::unistd::getpgrp().as_raw();
+        let my_group = getpgrp().as_raw();
         Terminal {
             tty: foreground.map(|(fd, _)| fd),
             take: foreground.is_some_and(|(_, group)| group == my_group),
             // getpgrp() is 0 when the group's leader is outside pidone's
             // PID namespace (pid_namespaces(7)). That matters only with a
             // terminal at hand.
-            own_group: my_group != 0 || !(0..=2).any(sys::is_terminal),
+            own_group: my_group != 0 || !(0..=2).any(|fd| isatty(fd) == Ok(true)),
         }
     }
 
@@ -50,8 +52,8 @@ impl Terminal {
     /// held it. Async-signal-safe.
     pub(crate) fn enter(self) {
         if self.own_group {
-            let me = nix::unistd::getpid();
-            let _ = nix::unistd::setpgid(me, me);
+            let me = getpid();
+            let _ = setpgid(me, me);
             if let Some(fd) = self.tty.filter(|_| self.take) {
                 // pidone blocks SIGTTOU, so a background group may take the
                 // terminal without being stopped (tcsetpgrp(3)).
@@ -109,13 +111,10 @@ impl JobControl {
     /// continued too. Works whether pidone had the terminal when it started
     /// the child or was started in the background (`pidone cmd &`).
     pub fn continued(&self, child_pid: i32) {
-        let Some(fd) = self.terminal.filter(|t| t.own_group).and_then(|t| t.tty) else {
-            return;
-        };
-        if sys::terminal_foreground(fd) == Some(nix::unistd::getpgrp().as_raw()) {
-            if let Err(e) = sys::give_terminal(fd, child_pid) {
-                log::warn!("failed to give the terminal to the child: {}", e.desc());
-            }
+        let tty = self.terminal.filter(|t| t.own_group).and_then(|t| t.tty);
+        let held = |fd: &RawFd| sys::terminal_foreground(*fd) == Some(getpgrp().as_raw());
+        if let Some(Err(e)) = tty.filter(held).map(|fd| sys::give_terminal(fd, child_pid)) {
+            log::warn!("failed to give the terminal to the child: {}", e.desc());
         }
     }
 
@@ -131,7 +130,6 @@ impl JobControl {
 /// orphaned and a stop of it will be seen and continued (the test POSIX
 /// uses for orphaned process groups, setpgid(2)).
 fn in_shell_job() -> bool {
-    use nix::unistd::{getpgid, getpgrp, getppid, getsid};
     let parent = getppid();
     getsid(Some(parent)).ok() == getsid(None).ok()
         && getpgid(Some(parent)).is_ok_and(|group| group != getpgrp())

@@ -18,11 +18,13 @@
 
 use std::fmt::{self, Write as _};
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::OnceLock;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 use nix::errno::Errno;
+use nix::fcntl::{self, FcntlArg, OFlag};
 
 use crate::sys;
 
@@ -31,61 +33,53 @@ use crate::sys;
 const LINE_MAX: usize = 4096;
 
 /// How stderr is written.
-#[repr(u8)]
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, Debug)]
 enum Sink {
     /// Closed: nothing is written.
-    Closed = 0,
-    /// A description of pidone's own with O_NONBLOCK, or a regular file.
-    Write = 1,
-    /// A socket: send(2) with MSG_DONTWAIT.
-    Send = 2,
+    Closed,
+    /// A description of pidone's own with O_NONBLOCK, or a regular file
+    /// (fd 2 itself).
+    Write(RawFd),
+    /// A socket on fd 2: send(2) with MSG_DONTWAIT.
+    Send,
     /// The shared stderr itself, written only when poll(2) says a line
     /// fits. Used where no description of pidone's own can be opened
-    /// (no /proc, a pipe of another user, a FIFO with no reader yet).
-    Polled = 3,
+    /// (no /proc, a pipe of another user, a FIFO with no reader yet), and
+    /// until [`open_stderr`] has run.
+    Polled,
 }
 
 /// Where stderr goes; set once by [`open_stderr`], before the child exists.
-static ERR_FD: AtomicI32 = AtomicI32::new(2);
-static ERR_SINK: AtomicU8 = AtomicU8::new(Sink::Polled as u8);
+static SINK: OnceLock<Sink> = OnceLock::new();
 /// Lines lost since the last one that got through.
 static DROPPED: AtomicUsize = AtomicUsize::new(0);
 
 /// Prepares stderr for pidone's own lines (see the module doc). Call once,
 /// early: it may open a descriptor (close-on-exec).
 pub(crate) fn open_stderr() {
-    let (fd, sink) = match sys::file_type(2) {
-        None => (2, Sink::Closed),
-        Some(libc::S_IFREG) | Some(libc::S_IFBLK) => (2, Sink::Write),
-        Some(libc::S_IFSOCK) => (2, Sink::Send),
+    let sink = match nix::sys::stat::fstat(2).map(|st| st.st_mode & libc::S_IFMT) {
+        Err(_) => Sink::Closed,
+        Ok(libc::S_IFREG | libc::S_IFBLK) => Sink::Write(2),
+        Ok(libc::S_IFSOCK) => Sink::Send,
         // Pipes, FIFOs, terminals, other character devices.
-        Some(_) => match reopen_nonblocking(2) {
-            Some(fd) => (fd, Sink::Write),
-            None => (2, Sink::Polled),
-        },
+        Ok(_) => reopen_nonblocking().map_or(Sink::Polled, Sink::Write),
     };
-    ERR_FD.store(fd, Relaxed);
-    ERR_SINK.store(sink as u8, Relaxed);
+    let _ = SINK.set(sink);
 }
 
-/// A new open file description of what `fd` refers to, non-blocking and
+/// A new open file description of what stderr refers to, non-blocking and
 /// close-on-exec. O_NOCTTY: a terminal must not become pidone's
 /// controlling terminal by being opened.
-fn reopen_nonblocking(fd: RawFd) -> Option<RawFd> {
-    let path = format!("/proc/self/fd/{fd}");
-    let flags = nix::fcntl::OFlag::O_WRONLY
-        | nix::fcntl::OFlag::O_NONBLOCK
-        | nix::fcntl::OFlag::O_CLOEXEC
-        | nix::fcntl::OFlag::O_NOCTTY;
-    let own = nix::fcntl::open(path.as_str(), flags, nix::sys::stat::Mode::empty()).ok()?;
+fn reopen_nonblocking() -> Option<RawFd> {
+    let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    let own = fcntl::open("/proc/self/fd/2", flags, nix::sys::stat::Mode::empty()).ok()?;
     if own > 2 {
         return Some(own);
     }
     // stdin or stdout was closed and the new descriptor took its number:
     // move it above 2, so that what pidone writes to stdout (`--help`) never
     // lands on its stderr, and the child sees the closed one closed.
-    let moved = nix::fcntl::fcntl(own, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3));
+    let moved = fcntl::fcntl(own, FcntlArg::F_DUPFD_CLOEXEC(3));
     let _ = nix::unistd::close(own);
     moved.ok()
 }
@@ -93,62 +87,62 @@ fn reopen_nonblocking(fd: RawFd) -> Option<RawFd> {
 /// The descriptor pidone's own lines go through when it is not the shared
 /// stderr; `spawn` keeps it open when it lets go of inherited ones.
 pub(crate) fn own_fd() -> Option<RawFd> {
-    let fd = ERR_FD.load(Relaxed);
-    (fd != 2).then_some(fd)
+    match SINK.get() {
+        Some(&Sink::Write(fd)) if fd != 2 => Some(fd),
+        _ => None,
+    }
 }
 
 /// Writes one line to stderr as described in the module doc: whole, or not
-/// at all (and counted).
-fn emit(line: &[u8]) {
+/// at all (and counted), after the notice of lines dropped before it.
+fn emit(args: fmt::Arguments) {
     let dropped = DROPPED.load(Relaxed);
-    if dropped > 0 {
-        let mut notice = Line::new();
-        let _ = write!(
-            notice,
-            "pidone: warning: {dropped} line{} of pidone's output dropped: stderr was not writable",
-            if dropped == 1 { "" } else { "s" }
-        );
-        notice.finish();
-        if !write_err(notice.as_bytes()) {
-            DROPPED.fetch_add(1, Relaxed);
-            return;
-        }
-        DROPPED.store(0, Relaxed);
-    }
-    if !write_err(line) {
+    let s = if dropped == 1 { "" } else { "s" };
+    let why = "of pidone's output dropped: stderr was not writable";
+    if dropped > 0 && !write_line(format_args!("pidone: warning: {dropped} line{s} {why}")) {
         DROPPED.fetch_add(1, Relaxed);
+    } else {
+        // Whatever was dropped before has been told: this line alone counts.
+        DROPPED.store(usize::from(!write_line(args)), Relaxed);
     }
 }
 
-/// One attempt at writing `bytes` to stderr; true if all of it went out.
-fn write_err(bytes: &[u8]) -> bool {
-    let fd = ERR_FD.load(Relaxed);
-    let sink = ERR_SINK.load(Relaxed);
-    if sink == Sink::Closed as u8 {
-        return false;
+/// One attempt at writing `args` as a line; true if all of it went out.
+fn write_line(args: fmt::Arguments) -> bool {
+    let mut buf = [0; LINE_MAX];
+    let len = format_line(&mut buf, args);
+    let bytes = &buf[..len];
+    match SINK.get().copied().unwrap_or(Sink::Polled) {
+        Sink::Closed => false,
+        Sink::Write(fd) => write_all(fd, bytes, sys::write),
+        Sink::Send => write_all(2, bytes, sys::send_nonblocking),
+        Sink::Polled => sys::writable_now(2) && write_all(2, bytes, sys::write),
     }
-    if sink == Sink::Polled as u8 && !sys::writable_now(fd) {
-        return false;
+}
+
+/// Builds `args` into `buf` as one line ending in a newline, and returns
+/// its length: built on the stack, no allocation while logging. Text past
+/// [`LINE_MAX`] is cut, and the cut is shown with `...`.
+fn format_line(buf: &mut [u8; LINE_MAX], args: fmt::Arguments) -> usize {
+    let mut line = Line(&mut buf[..LINE_MAX - 1], 0);
+    if line.write_fmt(args).is_err() {
+        buf[LINE_MAX - 4..].copy_from_slice(b"...\n");
+        return LINE_MAX;
     }
-    let op = if sink == Sink::Send as u8 {
-        sys::send_nonblocking
-    } else {
-        sys::write
-    };
-    write_all(fd, bytes, op)
+    let len = line.1;
+    buf[len] = b'\n';
+    len + 1
 }
 
 /// Writes all of `bytes` with `op`, again after EINTR; false as soon as a
 /// write fails (EAGAIN: full, EPIPE: no reader, EBADF, EFBIG, EIO) or
 /// writes nothing. What is lost is lost: pidone goes on.
-fn write_all(fd: RawFd, bytes: &[u8], op: fn(RawFd, &[u8]) -> Result<usize, Errno>) -> bool {
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        match op(fd, rest) {
-            Ok(0) => return false,
-            Ok(n) => rest = &rest[n.min(rest.len())..],
+fn write_all(fd: RawFd, mut bytes: &[u8], op: fn(RawFd, &[u8]) -> Result<usize, Errno>) -> bool {
+    while !bytes.is_empty() {
+        match op(fd, bytes) {
+            Ok(n) if n > 0 => bytes = &bytes[n.min(bytes.len())..],
             Err(Errno::EINTR) => {}
-            Err(_) => return false,
+            _ => return false,
         }
     }
     true
@@ -156,10 +150,7 @@ fn write_all(fd: RawFd, bytes: &[u8], op: fn(RawFd, &[u8]) -> Result<usize, Errn
 
 /// Prints a fatal error as `pidone: <error>`, whatever the log level.
 pub(crate) fn print_error(error: &dyn fmt::Display) {
-    let mut line = Line::new();
-    let _ = write!(line, "pidone: {error}");
-    line.finish();
-    emit(line.as_bytes());
+    emit(format_args!("pidone: {error}"));
 }
 
 /// Writes `text` (help, version, license) to stdout. A closed or broken
@@ -169,52 +160,17 @@ pub(crate) fn print_stdout(text: &str) {
     let _ = write_all(1, text.as_bytes(), sys::write);
 }
 
-/// A line built on the stack: no allocation while logging. Text past
-/// [`LINE_MAX`] is cut, and the cut is shown.
-struct Line {
-    buf: [u8; LINE_MAX],
-    len: usize,
-    cut: bool,
-}
+/// A line being built: room for its text, and how much is used. Text that
+/// does not fit is cut, and the write fails.
+struct Line<'a>(&'a mut [u8], usize);
 
-impl Line {
-    fn new() -> Line {
-        Line {
-            buf: [0; LINE_MAX],
-            len: 0,
-            cut: false,
-        }
-    }
-
-    /// Ends the line with a newline, marking a cut with `...`.
-    fn finish(&mut self) {
-        const CUT: &[u8] = b"...\n";
-        if self.cut || self.len == LINE_MAX {
-            let start = LINE_MAX - CUT.len();
-            self.buf[start..].copy_from_slice(CUT);
-            self.len = LINE_MAX;
-        } else {
-            self.buf[self.len] = b'\n';
-            self.len += 1;
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl fmt::Write for Line {
+impl fmt::Write for Line<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        // One byte stays free for the newline.
-        let room = LINE_MAX - 1 - self.len;
-        let take = s.len().min(room);
-        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
-        self.len += take;
-        if take < s.len() {
-            self.cut = true;
-        }
-        Ok(())
+        let take = s.len().min(self.0.len() - self.1);
+        self.0[self.1..self.1 + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.1 += take;
+        // A cut ends the formatting: nothing after it could be shown.
+        (take == s.len()).then_some(()).ok_or(fmt::Error)
     }
 }
 
@@ -222,28 +178,22 @@ impl fmt::Write for Line {
 /// `PIDONE_LOG` gives one, decides what is logged; the writer above writes
 /// it. Without a filter nothing of env_logger is built: the level check is
 /// `log`'s own, done before a record exists.
-enum Logger {
-    Level,
-    Filter(env_logger::Logger),
-}
+struct Logger(Option<env_logger::Logger>);
 
-static LEVEL_LOGGER: Logger = Logger::Level;
+static LEVEL_LOGGER: Logger = Logger(None);
 
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        match self {
-            Logger::Level => metadata.level() <= log::max_level(),
-            Logger::Filter(filter) => filter.enabled(metadata),
-        }
+        let by_level = metadata.level() <= log::max_level();
+        self.0
+            .as_ref()
+            .map_or(by_level, |filter| filter.enabled(metadata))
     }
 
     fn log(&self, record: &Record) {
-        let wanted = match self {
-            Logger::Level => record.level() <= log::max_level(),
-            // matches() checks enabled() itself.
-            Logger::Filter(filter) => filter.matches(record),
-        };
-        if !wanted {
+        // matches() checks enabled() itself.
+        let filter = self.0.as_ref();
+        if !filter.map_or_else(|| self.enabled(record.metadata()), |f| f.matches(record)) {
             return;
         }
         let prefix = match record.level() {
@@ -252,10 +202,7 @@ impl Log for Logger {
             Level::Info => "pidone: info: ",
             Level::Debug | Level::Trace => "pidone: debug: ",
         };
-        let mut line = Line::new();
-        let _ = write!(line, "{prefix}{}", record.args());
-        line.finish();
-        emit(line.as_bytes());
+        emit(format_args!("{prefix}{}", record.args()));
     }
 
     fn flush(&self) {}
@@ -265,25 +212,22 @@ impl Log for Logger {
 /// debug (each signal forwarded, each orphan reaped); `spec` (PIDONE_LOG,
 /// env_logger's filter syntax, already validated by `cli`) beats `verbosity`.
 pub(crate) fn init(verbosity: u8, spec: Option<&str>) {
-    let level = match verbosity {
-        0 => LevelFilter::Warn,
-        1 => LevelFilter::Info,
-        _ => LevelFilter::Debug,
+    let level =
+        [LevelFilter::Warn, LevelFilter::Info, LevelFilter::Debug][verbosity.min(2) as usize];
+    let (logger, max): (&'static Logger, _) = match spec {
+        None => (&LEVEL_LOGGER, level),
+        Some(spec) => {
+            let filter = env_logger::Builder::new()
+                .filter_level(level)
+                .parse_filters(spec)
+                .build();
+            let max = filter.filter();
+            (Box::leak(Box::new(Logger(Some(filter)))), max)
+        }
     };
     // Fails only if a logger is already set (a program that uses pidone as
     // a library set its own): then that one stays.
-    let Some(spec) = spec else {
-        if log::set_logger(&LEVEL_LOGGER).is_ok() {
-            log::set_max_level(level);
-        }
-        return;
-    };
-    let filter = env_logger::Builder::new()
-        .filter_level(level)
-        .parse_filters(spec)
-        .build();
-    let max = filter.filter();
-    if log::set_boxed_logger(Box::new(Logger::Filter(filter))).is_ok() {
+    if log::set_logger(logger).is_ok() {
         log::set_max_level(max);
     }
 }
@@ -294,14 +238,18 @@ mod tests {
 
     #[test]
     fn long_lines_are_cut_visibly_and_always_end_in_a_newline() {
-        let mut line = Line::new();
-        let _ = write!(line, "{}", "x".repeat(LINE_MAX * 2));
-        line.finish();
-        assert_eq!(line.as_bytes().len(), LINE_MAX);
-        assert!(line.as_bytes().ends_with(b"...\n"));
-        let mut short = Line::new();
-        let _ = write!(short, "pidone: {}", 42);
-        short.finish();
-        assert_eq!(short.as_bytes(), b"pidone: 42\n");
+        let mut buf = [0; LINE_MAX];
+        let long = "x".repeat(LINE_MAX * 2);
+        let len = format_line(&mut buf, format_args!("{long}"));
+        assert_eq!(len, LINE_MAX);
+        assert!(buf.ends_with(b"...\n"));
+        let len = format_line(&mut buf, format_args!("pidone: {}", 42));
+        assert_eq!(&buf[..len], b"pidone: 42\n");
+        let fits = "y".repeat(LINE_MAX - 1);
+        let len = format_line(&mut buf, format_args!("{fits}"));
+        assert_eq!(
+            (len, buf[LINE_MAX - 2], buf[LINE_MAX - 1]),
+            (LINE_MAX, b'y', b'\n')
+        );
     }
 }

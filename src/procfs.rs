@@ -7,6 +7,8 @@
 
 use std::fs;
 
+use crate::signals::printable;
+
 /// One line of `/proc/PID/stat`, as far as pidone needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stat {
@@ -38,10 +40,7 @@ pub(crate) fn is_ours() -> bool {
         return false;
     };
     match status.lines().find_map(|l| l.strip_prefix("NSpid:")) {
-        Some(pids) => {
-            let mut pids = pids.split_ascii_whitespace();
-            pids.next() == Some(me.as_str()) && pids.next().is_none()
-        }
+        Some(pids) => pids.split_ascii_whitespace().eq([me.as_str()]),
         None => fs::read_link("/proc/self").is_ok_and(|p| p.as_os_str() == me.as_str()),
     }
 }
@@ -60,34 +59,22 @@ pub(crate) fn children(parent: i32, scan: &mut Option<Vec<Stat>>) -> Vec<i32> {
     let Ok(tasks) = fs::read_dir(format!("/proc/{parent}/task")) else {
         return Vec::new();
     };
-    let mut found = Vec::new();
-    let mut lists = false;
-    for task in tasks.flatten() {
-        if let Ok(list) = fs::read_to_string(task.path().join("children")) {
-            lists = true;
-            found.extend(
-                list.split_ascii_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
-            );
-        }
-    }
-    if !lists {
+    let lists: Vec<String> = tasks
+        .filter_map(|task| fs::read_to_string(task.ok()?.path().join("children")).ok())
+        .collect();
+    if lists.is_empty() {
         let table = scan.get_or_insert_with(|| all().collect());
-        found = table
-            .iter()
-            .filter(|p| p.ppid == parent)
-            .map(|p| p.pid)
-            .collect();
+        let theirs = table.iter().filter(|p| p.ppid == parent);
+        return theirs.map(|p| p.pid).collect();
     }
-    found
+    let pids = lists.iter().flat_map(|list| list.split_ascii_whitespace());
+    pids.filter_map(|p| p.parse().ok()).collect()
 }
 
 /// Every process in /proc. One that exits while being read is skipped.
 pub(crate) fn all() -> impl Iterator<Item = Stat> {
-    fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| stat(entry.ok()?.file_name().to_str()?.parse().ok()?))
+    let entries = fs::read_dir("/proc").into_iter().flatten();
+    entries.filter_map(|entry| stat(entry.ok()?.file_name().to_str()?.parse().ok()?))
 }
 
 /// `pid (comm) S ppid ...` (proc(5)): comm may hold spaces and ')', so
@@ -109,10 +96,8 @@ fn parse_stat(pid: i32, stat: &str) -> Option<Stat> {
 
 /// The command name of `pid` (`comm`, at most 15 bytes), for a message.
 pub(crate) fn name(pid: i32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm")).map_or_else(
-        |_| "?".to_owned(),
-        |c| crate::signals::printable(c.trim_end()),
-    )
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm"));
+    comm.map_or_else(|_| "?".to_owned(), |c| printable(c.trim_end()))
 }
 
 #[cfg(test)]

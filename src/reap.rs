@@ -4,6 +4,7 @@
 //! Never blocks and never signals anyone; `supervise` decides what an exit
 //! means.
 
+use log::Level::{Debug, Warn};
 use nix::errno::Errno;
 
 use crate::signals;
@@ -22,14 +23,11 @@ pub enum Status {
 impl Status {
     /// Decodes a raw status as wait(2)'s W* macros do.
     pub fn from_raw(raw: i32) -> Status {
-        if libc::WIFEXITED(raw) {
-            Status::Exited(libc::WEXITSTATUS(raw))
-        } else if libc::WIFSIGNALED(raw) {
-            Status::Signaled(libc::WTERMSIG(raw))
-        } else if libc::WIFSTOPPED(raw) {
-            Status::Stopped(libc::WSTOPSIG(raw))
-        } else {
-            Status::Continued
+        match raw {
+            _ if libc::WIFEXITED(raw) => Status::Exited(libc::WEXITSTATUS(raw)),
+            _ if libc::WIFSIGNALED(raw) => Status::Signaled(libc::WTERMSIG(raw)),
+            _ if libc::WIFSTOPPED(raw) => Status::Stopped(libc::WSTOPSIG(raw)),
+            _ => Status::Continued,
         }
     }
 
@@ -69,26 +67,17 @@ pub fn reap_ready(main: Option<i32>, warn_orphans: bool) -> Reaped {
     // goes straight to one task, while WUNTRACED|WCONTINUED on waitpid(-1)
     // makes the kernel inspect every live child on every call, which is
     // what costs most when thousands of orphans exit at once.
-    if let Some(pid) = main {
-        if let Ok(Some((_, raw))) =
-            sys::wait(pid, libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED)
-        {
-            reaped.main = Some(note_main(pid, Status::from_raw(raw)));
-        }
+    let changes = libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED;
+    if let Some(Ok(Some((pid, raw)))) = main.map(|pid| sys::wait(pid, changes)) {
+        reaped.main = Some(note_main(pid, raw));
     }
     loop {
         match sys::wait(-1, libc::WNOHANG) {
+            Ok(Some((pid, raw))) if Some(pid) == main => reaped.main = Some(note_main(pid, raw)),
             Ok(Some((pid, raw))) => {
                 let status = Status::from_raw(raw);
-                if Some(pid) == main {
-                    reaped.main = Some(note_main(pid, status));
-                } else {
-                    if warn_orphans {
-                        log::warn!("reaped orphan pid {pid}, which {}", describe(status));
-                    } else {
-                        log::debug!("reaped orphan pid {pid}, which {}", describe(status));
-                    }
-                }
+                let lvl = if warn_orphans { Warn } else { Debug };
+                log::log!(lvl, "reaped orphan pid {pid}, which {}", describe(status));
             }
             Ok(None) => break,
             Err(Errno::ECHILD) => {
@@ -106,7 +95,9 @@ pub fn reap_ready(main: Option<i32>, warn_orphans: bool) -> Reaped {
     reaped
 }
 
-fn note_main(pid: i32, status: Status) -> Status {
+/// The main child's status change, logged when it is the end.
+fn note_main(pid: i32, raw: i32) -> Status {
+    let status = Status::from_raw(raw);
     if status.exit_code().is_some() {
         log::info!("child pid {pid} {}", describe(status));
     }

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use nix::sys::signal::Signal;
+
 use crate::sys::{self, Mask, SIGMAX};
 
 /// The first real-time signal as glibc-based programs (and `kill -l`) see it.
@@ -46,31 +48,18 @@ pub fn name(signo: i32) -> String {
         RTMIN => "SIGRTMIN".to_owned(),
         RTMAX => "SIGRTMAX".to_owned(),
         n if n > RTMIN && n < RTMAX => format!("SIGRTMIN+{}", n - RTMIN),
-        n => match standard(n) {
-            Some(signal) => signal.as_str().to_owned(),
-            None => format!("signal {n}"),
-        },
+        n => Signal::try_from(n).map_or_else(|_| format!("signal {n}"), |s| s.as_str().to_owned()),
     }
-}
-
-/// The standard signal numbered `n` (1 to 31), as nix names them all.
-fn standard(n: i32) -> Option<nix::sys::signal::Signal> {
-    nix::sys::signal::Signal::try_from(n).ok()
 }
 
 /// User input as it may appear in a one-line error: control characters
 /// (a newline, an escape sequence) are shown escaped, never sent to the
 /// terminal.
 pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    let escape = |c: char| c.is_control().then(|| c.escape_debug().collect::<String>());
+    text.chars()
+        .map(|c| escape(c).unwrap_or_else(|| c.into()))
+        .collect()
 }
 
 /// Why a signal could not be read.
@@ -92,28 +81,22 @@ impl fmt::Display for UnknownSignal {
 /// assert!(pidone::signals::parse("SIGNOPE").is_err());
 /// ```
 pub fn parse(text: &str) -> Result<i32, UnknownSignal> {
-    let unknown = || UnknownSignal(text.to_owned());
-    let trimmed = text.trim();
-    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        return match trimmed.parse::<i32>() {
-            Ok(n) if (1..=SIGMAX).contains(&n) => Ok(n),
-            _ => Err(unknown()),
-        };
-    }
-    let upper = trimmed.to_ascii_uppercase();
+    let upper = text.trim().to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Some(rest) = bare.strip_prefix("RTMIN") {
-        return rt_offset(rest, RTMIN, 1).ok_or_else(unknown);
-    }
-    if let Some(rest) = bare.strip_prefix("RTMAX") {
-        return rt_offset(rest, RTMAX, -1).ok_or_else(unknown);
-    }
-    if bare.is_empty() {
-        return Err(unknown());
-    }
-    let wanted = format!("SIG{bare}");
-    (1..RTMIN)
-        .find(|&n| standard(n).is_some_and(|s| s.as_str() == wanted))
+    // `RTMIN`, `RTMIN+n`, `RTMAX`, `RTMAX-n`, inside the real-time range.
+    let realtime = |name: &str, base: i32, sign: char| {
+        let n = match bare.strip_prefix(name)? {
+            "" => 0,
+            rest => number(rest.strip_prefix(sign)?).filter(|&n| n <= RTMAX - RTMIN)?,
+        };
+        Some(if sign == '+' { base + n } else { base - n })
+    };
+    let standard = |s: &Signal| s.as_str().strip_prefix("SIG") == Some(bare);
+    number(&upper)
+        .filter(|n| (1..=SIGMAX).contains(n))
+        .or_else(|| realtime("RTMIN", RTMIN, '+'))
+        .or_else(|| realtime("RTMAX", RTMAX, '-'))
+        .or_else(|| Signal::iterator().find(standard).map(|s| s as i32))
         .or(match bare {
             // Other names of the same signals.
             "IOT" => Some(libc::SIGABRT),
@@ -121,42 +104,24 @@ pub fn parse(text: &str) -> Result<i32, UnknownSignal> {
             "CLD" => Some(libc::SIGCHLD),
             _ => None,
         })
-        .ok_or_else(unknown)
+        .ok_or_else(|| UnknownSignal(text.to_owned()))
 }
 
-/// `""` → base; `"+n"` (for RTMIN) or `"-n"` (for RTMAX) → base ± n, kept
-/// inside the real-time range.
-fn rt_offset(rest: &str, base: i32, sign: i32) -> Option<i32> {
-    if rest.is_empty() {
-        return Some(base);
-    }
-    let want = if sign > 0 { '+' } else { '-' };
-    let digits = rest.strip_prefix(want)?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: i32 = digits.parse().ok()?;
-    if n > RTMAX - RTMIN {
-        return None;
-    }
-    Some(base + sign * n)
+/// A number as written in a signal: decimal digits only, no sign.
+fn number(text: &str) -> Option<i32> {
+    let digits = text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok())?
 }
 
 /// What to do with a signal before it is forwarded: send another one, or
-/// drop it. Built from `--rewrite FROM:TO` specs.
+/// drop it. Built from `--rewrite FROM:TO` specs: entry `n` is what signal
+/// `n` becomes; 0 drops it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rewrite {
-    /// `to[n]` is what signal `n` becomes; 0 drops it.
-    to: [i32; SIGMAX as usize + 1],
-}
+pub struct Rewrite([i32; SIGMAX as usize + 1]);
 
 impl Default for Rewrite {
     fn default() -> Self {
-        let mut to = [0; SIGMAX as usize + 1];
-        for (n, slot) in to.iter_mut().enumerate() {
-            *slot = n as i32;
-        }
-        Rewrite { to }
+        Rewrite(std::array::from_fn(|n| n as i32))
     }
 }
 
@@ -171,65 +136,48 @@ pub struct BadRewrite {
 
 impl fmt::Display for BadRewrite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid rewrite '{}': {}",
-            printable(&self.spec),
-            self.reason
-        )
+        let spec = printable(&self.spec);
+        write!(f, "invalid rewrite '{spec}': {}", self.reason)
     }
 }
 
 impl Rewrite {
     /// Adds one `FROM:TO` spec. TO may be `0` or `IGNORE` to drop FROM.
     pub fn add(&mut self, spec: &str) -> Result<(), BadRewrite> {
-        let bad = |reason: String| BadRewrite {
+        let bad = |reason: &str| BadRewrite {
             spec: spec.to_owned(),
-            reason,
+            reason: reason.to_owned(),
         };
-        let mut parts = spec.split(':');
-        let (from, to) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(from), Some(to), None) => (from.trim(), to.trim()),
-            (_, None, _) => return Err(bad("expected FROM:TO".to_owned())),
-            _ => return Err(bad("expected one ':' between FROM and TO".to_owned())),
-        };
-        if from.is_empty() {
-            return Err(bad("FROM is missing".to_owned()));
-        }
-        if to.is_empty() {
-            return Err(bad("TO is missing".to_owned()));
-        }
-        let from_no = parse(from).map_err(|e| bad(format!("FROM: {e}")))?;
-        match from_no {
-            libc::SIGKILL | libc::SIGSTOP => {
-                return Err(bad(format!(
-                    "FROM: {} never reaches pidone, so it cannot be rewritten",
-                    name(from_no)
-                )))
+        let (from, to) = match spec.split_once(':').map(|(f, t)| (f.trim(), t.trim())) {
+            None => return Err(bad("expected FROM:TO")),
+            Some((_, to)) if to.contains(':') => {
+                return Err(bad("expected one ':' between FROM and TO"))
             }
-            libc::SIGCHLD => {
-                return Err(bad(
-                    "FROM: SIGCHLD tells pidone a child exited; it is never forwarded".to_owned(),
-                ))
-            }
-            _ => {}
-        }
-        let to_no = if to == "0" || to.eq_ignore_ascii_case("IGNORE") {
-            0
-        } else {
-            parse(to).map_err(|e| bad(format!("TO: {e}")))?
+            Some(("", _)) => return Err(bad("FROM is missing")),
+            Some((_, "")) => return Err(bad("TO is missing")),
+            Some(parts) => parts,
         };
-        self.to[from_no as usize] = to_no;
+        let from_no = parse(from).map_err(|e| bad(&format!("FROM: {e}")))?;
+        let refused = match from_no {
+            libc::SIGKILL | libc::SIGSTOP => "never reaches pidone, so it cannot be rewritten",
+            libc::SIGCHLD => "tells pidone a child exited; it is never forwarded",
+            _ => "",
+        };
+        if !refused.is_empty() {
+            return Err(bad(&format!("FROM: {} {refused}", name(from_no))));
+        }
+        self.0[from_no as usize] = match to {
+            "0" => 0,
+            _ if to.eq_ignore_ascii_case("IGNORE") => 0,
+            _ => parse(to).map_err(|e| bad(&format!("TO: {e}")))?,
+        };
         Ok(())
     }
 
     /// What `signo` becomes: `Some(signal to send)` or `None` to drop it.
     pub fn apply(&self, signo: i32) -> Option<i32> {
-        match self.to.get(signo as usize) {
-            Some(0) => None,
-            Some(&to) => Some(to),
-            None => Some(signo),
-        }
+        let to = self.0.get(signo as usize).copied().unwrap_or(signo);
+        (to != 0).then_some(to)
     }
 
     /// Whether any spec changed anything.

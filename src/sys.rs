@@ -11,15 +11,22 @@
 
 use std::ffi::CStr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::ptr::{null, null_mut};
 use std::time::Duration;
 
+use libc::{syscall, SYS_close_range, SYS_pidfd_open, SYS_pidfd_send_signal, SIG_SETMASK};
+use libc::{SYS_rt_sigprocmask, SYS_rt_sigtimedwait};
 use nix::errno::Errno;
+use nix::sys::resource::{getrlimit, Resource};
+use nix::sys::time::TimeSpec;
 
 /// The highest signal number on Linux (`_NSIG - 1`).
 pub const SIGMAX: i32 = 64;
 
-/// A kernel signal mask: bit `n - 1` stands for signal `n`.
+/// A kernel signal mask: bit `n - 1` stands for signal `n`. Transparent:
+/// a pointer to it is a pointer to the kernel's sigset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
 pub struct Mask(pub u64);
 
 impl Mask {
@@ -30,23 +37,11 @@ impl Mask {
 /// Sets the calling thread's signal mask and returns the one it replaces.
 /// Async-signal-safe.
 pub fn set_mask(mask: Mask) -> Result<Mask, Errno> {
-    let mut old = 0u64;
-    // SAFETY: both pointers are to live u64s, and 8 bytes is the kernel's
-    // sigset size on every Linux architecture pidone builds for.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &mask.0 as *const u64,
-            &mut old as *mut u64,
-            8usize,
-        )
-    };
-    if rc == 0 {
-        Ok(Mask(old))
-    } else {
-        Err(Errno::last())
-    }
+    let mut old = Mask(0);
+    // SAFETY: both pointers are to live masks (u64s), and 8 bytes is the
+    // kernel's sigset size on every Linux architecture pidone builds for.
+    let rc = unsafe { syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, &mut old, 8usize) };
+    Errno::result(rc).map(|_| old)
 }
 
 /// What pidone needs to know of a signal it took from its queue.
@@ -63,44 +58,30 @@ pub struct SigInfo {
 /// `timeout` passes (`Ok(None)`). With no timeout it sleeps for as long as
 /// it takes: an idle pidone never wakes up.
 pub fn wait_signal(mask: Mask, timeout: Option<Duration>) -> Result<Option<SigInfo>, Errno> {
-    let ts = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs().min(i64::MAX as u64) as _,
-        tv_nsec: t.subsec_nanos() as libc::c_long,
-    });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // A timeout past what a timespec holds would be EINVAL: cap it (at
+    // about 292 billion years).
+    let ts = timeout.map(|t| TimeSpec::from(t.min(Duration::from_secs(i64::MAX as u64))));
+    let ts_ptr: *const libc::timespec = ts.as_ref().map_or(null(), |t| t.as_ref());
     // SAFETY: siginfo_t is plain data for which all-zero is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: every pointer is to a live value of the type the kernel
     // expects; the timespec, when given, outlives the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigtimedwait,
-            &mask.0 as *const u64,
-            &mut info as *mut libc::siginfo_t,
-            ts_ptr,
-            8usize,
-        )
-    };
-    if rc < 0 {
-        return match Errno::last() {
-            Errno::EAGAIN => Ok(None),
-            err => Err(err),
-        };
+    let rc = unsafe { syscall(SYS_rt_sigtimedwait, &mask, &mut info, ts_ptr, 8usize) };
+    match Errno::result(rc) {
+        Ok(signo) => Ok(Some(SigInfo {
+            signo: signo as i32,
+            // SAFETY: `info` is initialised (zeroed, then filled by the
+            // kernel), and every member of siginfo's union is plain data, so
+            // reading its first field as a pid is defined for any signal. It
+            // *means* the sender's pid for kill(2), sigqueue(3), SIGCHLD and
+            // signals the kernel sends as SI_USER (SIGPIPE, SIGXFSZ); for a
+            // fault or a timer it holds other bits, which pidone only logs.
+            pid: unsafe { info.si_pid() },
+            code: info.si_code,
+        })),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(err) => Err(err),
     }
-    // SAFETY: `info` is initialised (zeroed, then filled by the kernel), and
-    // every member of siginfo's union is plain data, so reading its first
-    // field as a pid is defined for any signal. It *means* the sender's pid
-    // for kill(2), sigqueue(3), SIGCHLD and signals the kernel sends as
-    // SI_USER (SIGPIPE, SIGXFSZ); for a fault or a timer it holds other
-    // bits, which pidone only logs.
-    let pid = unsafe { info.si_pid() };
-    Ok(Some(SigInfo {
-        signo: rc as i32,
-        pid,
-        code: info.si_code,
-    }))
 }
 
 /// kill(2) with a raw signal number, so real-time signals can be sent.
@@ -114,10 +95,7 @@ pub fn kill(pid: i32, signo: i32) -> Result<(), Errno> {
 /// a process that got the number later. ENOSYS on older kernels.
 pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
     // SAFETY: pidfd_open takes a pid and flags, no pointers.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
+    let fd = Errno::result(unsafe { syscall(SYS_pidfd_open, pid, 0) })?;
     // SAFETY: the kernel returned a new descriptor that nothing else owns
     // (pidfd_open sets close-on-exec itself).
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
@@ -126,17 +104,9 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
 /// Sends `signo` through a pidfd (pidfd_send_signal(2), Linux 5.1): ESRCH
 /// once that very process has exited, whoever holds its number now.
 pub fn pidfd_send_signal(pidfd: RawFd, signo: i32) -> Result<(), Errno> {
-    // SAFETY: a null siginfo makes the kernel fill in a kill(2)-like one;
-    // the other arguments are plain integers.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd,
-            signo,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
+    // SAFETY: a null siginfo (0usize: the argument is pointer-sized) makes
+    // the kernel fill in a kill(2)-like one; the rest are plain integers.
+    let rc = unsafe { syscall(SYS_pidfd_send_signal, pidfd, signo, 0usize, 0) };
     Errno::result(rc).map(drop)
 }
 
@@ -145,7 +115,7 @@ pub fn pidfd_send_signal(pidfd: RawFd, signo: i32) -> Result<(), Errno> {
 pub fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     // SAFETY: close_range takes integers only; closing descriptors is
     // memory-safe (the callers own what they close).
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+    let rc = unsafe { syscall(SYS_close_range, first, last, 0) };
     Errno::result(rc).map(drop)
 }
 
@@ -160,15 +130,9 @@ pub fn write(fd: RawFd, bytes: &[u8]) -> Result<usize, Errno> {
 /// One send(2) on a socket that never blocks (MSG_DONTWAIT) and never
 /// raises SIGPIPE (MSG_NOSIGNAL).
 pub fn send_nonblocking(fd: RawFd, bytes: &[u8]) -> Result<usize, Errno> {
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
     // SAFETY: the pointer and length describe `bytes`, which outlives the call.
-    let n = unsafe {
-        libc::send(
-            fd,
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    };
+    let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
     Errno::result(n).map(|n| n as usize)
 }
 
@@ -185,16 +149,6 @@ pub fn writable_now(fd: RawFd) -> bool {
     rc == 1 && pfd.revents & libc::POLLOUT != 0
 }
 
-/// The file type bits of `fd` (`S_IFIFO`, `S_IFREG`, ...), or `None` when
-/// it is not open.
-pub fn file_type(fd: RawFd) -> Option<libc::mode_t> {
-    // SAFETY: all-zero is a valid `stat`, which fstat fills.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is a live, writable stat buffer.
-    let rc = unsafe { libc::fstat(fd, &mut st) };
-    (rc == 0).then_some(st.st_mode & libc::S_IFMT)
-}
-
 /// One `waitpid(pid, ...)` (`pid` -1 for any child): `Ok(None)` when
 /// children exist but none is ready (WNOHANG), `Err(ECHILD)` when there are
 /// none at all. The raw status is returned because nix cannot decode a
@@ -202,20 +156,15 @@ pub fn file_type(fd: RawFd) -> Option<libc::mode_t> {
 pub fn wait(pid: i32, flags: libc::c_int) -> Result<Option<(i32, libc::c_int)>, Errno> {
     let mut status: libc::c_int = 0;
     // SAFETY: `status` is a live c_int for the kernel to fill.
-    let pid = unsafe { libc::waitpid(pid, &mut status, flags) };
-    match pid {
-        0 => Ok(None),
-        p if p > 0 => Ok(Some((p, status))),
-        _ => Err(Errno::last()),
-    }
+    let pid = Errno::result(unsafe { libc::waitpid(pid, &mut status, flags) })?;
+    Ok((pid > 0).then_some((pid, status)))
 }
 
 /// Asks the kernel to send `signo` to pidone when its parent dies
 /// (PR_SET_PDEATHSIG, prctl(2)).
 pub fn set_parent_death_signal(signo: i32) -> Result<(), Errno> {
     // SAFETY: PR_SET_PDEATHSIG takes one integer argument.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong, 0, 0, 0) };
-    Errno::result(rc).map(drop)
+    Errno::result(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong) }).map(drop)
 }
 
 /// Sets SIGCHLD to its default disposition, returning whether it was
@@ -226,14 +175,14 @@ pub fn reset_sigchld() -> bool {
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: a null new action makes sigaction only read the current one
     // into `old`, a live struct.
-    unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) };
+    unsafe { libc::sigaction(libc::SIGCHLD, null(), &mut old) };
     let ignored = old.sa_sigaction == libc::SIG_IGN;
     if ignored || old.sa_flags & libc::SA_NOCLDWAIT != 0 {
         // SAFETY: as above; SIG_DFL with no flags and an empty mask.
         let default: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: installs SIG_DFL (no handler, so nothing can run
         // asynchronously) from a live struct; the old action is not asked.
-        unsafe { libc::sigaction(libc::SIGCHLD, &default, std::ptr::null_mut()) };
+        unsafe { libc::sigaction(libc::SIGCHLD, &default, null_mut()) };
     }
     ignored
 }
@@ -251,23 +200,12 @@ pub fn give_terminal(fd: i32, pgrp: i32) -> Result<(), Errno> {
     Errno::result(unsafe { libc::tcsetpgrp(fd, pgrp) }).map(drop)
 }
 
-/// Whether `fd` is a terminal.
-pub fn is_terminal(fd: i32) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(fd) == 1 }
-}
-
 /// One past the highest descriptor number this process may have:
 /// RLIMIT_NOFILE's hard limit, capped at the kernel's default `nr_open`.
 pub fn descriptor_limit() -> u32 {
     const NR_OPEN: u32 = 1 << 20;
-    // SAFETY: all-zero is a valid rlimit, which getrlimit fills.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: `limit` is a live, writable rlimit.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return NR_OPEN;
-    }
-    u32::try_from(limit.rlim_max).map_or(NR_OPEN, |max| max.min(NR_OPEN))
+    let max = getrlimit(Resource::RLIMIT_NOFILE).map_or(libc::RLIM_INFINITY, |(_, max)| max);
+    u32::try_from(max).map_or(NR_OPEN, |max| max.min(NR_OPEN))
 }
 
 extern "C" {
@@ -283,11 +221,9 @@ pub fn environment() -> impl Iterator<Item = &'static CStr> {
     // could be changing it.
     let mut next = unsafe { environ };
     std::iter::from_fn(move || {
-        if next.is_null() {
-            return None;
-        }
-        // SAFETY: `next` points into environ's null-terminated array.
-        let entry = unsafe { *next };
+        // SAFETY: `next` is null (no environment) or points into environ's
+        // null-terminated array, never past the null that ends it.
+        let entry = *unsafe { next.as_ref() }?;
         if entry.is_null() {
             return None;
         }

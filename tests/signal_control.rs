@@ -735,10 +735,13 @@ fn pidone_grace_variable_sets_the_grace_period_and_the_flag_beats_it() {
         out.assert_code(0);
         assert!(!out.stdout.contains("got 15"), "{out}");
 
-        // The flag's hour wins: the leftover gets SIGTERM and pidone waits,
-        // until a SIGINT during the grace period ends it.
+        // The flag's hour wins: the leftover gets SIGTERM and pidone waits;
+        // a first SIGINT during the grace period is forwarded, a second
+        // ends it.
         let (mut p, _guard) = start(mode, &[("PIDONE_GRACE", "0")], &["--grace", "1h"]);
         p.expect_line("got 15 SIGTERM");
+        p.signal(libc::SIGINT);
+        p.expect_line("got 2 SIGINT");
         p.signal(libc::SIGINT);
         p.finish().assert_code(0);
     }

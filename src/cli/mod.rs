@@ -55,6 +55,11 @@ pub struct Config {
     /// Drain the processes left when the main child exits; `--no-drain`
     /// turns it off.
     pub drain: bool,
+    /// How long a stop request waits before it is forwarded (`--stop-delay`).
+    pub stop_delay: Duration,
+    /// When the main child exits, wait for every other process to end
+    /// instead of draining (`--wait-all`).
+    pub wait_all: bool,
 }
 
 impl Default for Config {
@@ -72,6 +77,8 @@ impl Default for Config {
             grace: DEFAULT_GRACE,
             pause: false,
             drain: true,
+            stop_delay: Duration::ZERO,
+            wait_all: false,
         }
     }
 }
@@ -234,6 +241,7 @@ fn configure(raw: Raw, env: &Env) -> Result<Parsed, UsageError> {
         }])?
         .unwrap_or(false),
         command: raw.command,
+        ..Config::default()
     })))
 }
 

@@ -139,9 +139,17 @@ pub(super) unsafe fn exec_child(plan: &mut Plan, report: RawFd) -> ! {
         *slot = format_listen_pid(&mut listen_buf, unsafe { libc::getpid() });
     }
 
-    // PATH search as execvp(3) does it: remember the first file that is
-    // there but may not run, skip entries that do not exist, stop at any
-    // other error.
+    // SAFETY: in the child, as this function's own contract says.
+    unsafe { search_and_exec(plan, report) }
+}
+
+/// PATH search as execvp(3) does it: remember the first file that is
+/// there but may not run, skip entries that do not exist, stop at any
+/// other error. Async-signal-safe.
+///
+/// # Safety
+/// As [`exec_child`].
+unsafe fn search_and_exec(plan: &mut Plan, report: RawFd) -> ! {
     let mut denied: Option<(i32, i32)> = None;
     for (index, path) in (0i32..).zip(&plan.candidates) {
         // SAFETY: path, argv and envp are NUL-terminated strings and
@@ -159,14 +167,9 @@ pub(super) unsafe fn exec_child(plan: &mut Plan, report: RawFd) -> ! {
                 if let Some(slot) = plan.sh_argv.get_mut(1) {
                     *slot = path.as_ptr();
                 }
+                let sh = c"/bin/sh".as_ptr();
                 // SAFETY: as above; sh_argv points into the same strings.
-                unsafe {
-                    libc::execve(
-                        c"/bin/sh".as_ptr(),
-                        plan.sh_argv.as_ptr(),
-                        plan.env_ptrs.as_ptr(),
-                    )
-                };
+                unsafe { libc::execve(sh, plan.sh_argv.as_ptr(), plan.env_ptrs.as_ptr()) };
                 // Without a /bin/sh the file is what cannot run.
                 let errno = match Errno::last_raw() {
                     libc::ENOENT => libc::ENOEXEC,
@@ -178,19 +181,22 @@ pub(super) unsafe fn exec_child(plan: &mut Plan, report: RawFd) -> ! {
             // A file that is there but may not run; not a PATH entry pidone
             // may not search, which hides nothing it could run (shells skip
             // those too). A directory says so.
-            libc::EACCES => {
-                if denied.is_none() {
-                    // SAFETY: all-zero is a valid stat buffer; stat(2) is
-                    // async-signal-safe and the path is NUL-terminated.
-                    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                    // SAFETY: as above.
-                    if unsafe { libc::stat(path.as_ptr(), &mut st) } == 0 {
-                        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-                        denied = Some((if is_dir { libc::EISDIR } else { libc::EACCES }, index));
-                    }
+            libc::EACCES if denied.is_none() => {
+                // SAFETY: all-zero is a valid stat buffer; stat(2) is
+                // async-signal-safe and the path is NUL-terminated.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: as above.
+                if unsafe { libc::stat(path.as_ptr(), &mut st) } == 0 {
+                    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+                    denied = Some((if is_dir { libc::EISDIR } else { libc::EACCES }, index));
                 }
             }
-            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+            libc::EACCES
+            | libc::ENOENT
+            | libc::ENOTDIR
+            | libc::ESTALE
+            | libc::ENODEV
+            | libc::ETIMEDOUT => {}
             // SAFETY: as below.
             other => unsafe { fail(report, other, index) },
         }

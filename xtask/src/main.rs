@@ -2,13 +2,18 @@
 //! `.cargo/config.toml`):
 //!
 //! - `dist`: every release artefact, checked, in `target/dist/`: the static
-//!   binaries, the man page, the Debian packages and SHA256SUMS.
+//!   binaries, the man page, the Debian packages, the container image (an
+//!   OCI archive for linux/amd64 and linux/arm64) and SHA256SUMS.
 //! - `man`: the man page, on stdout.
+//! - `publish [--tls-verify=false] REGISTRY`: pushes the image that `dist`
+//!   built to `REGISTRY/pidone:VERSION`.
 //!
-//! It only builds and checks; `.ci/release.sh` proves that what it built runs.
+//! It only builds and checks; `.ci/release.sh` proves that what it built
+//! runs, and `.ci/image.sh` takes the image through a registry.
 
 mod deb;
 mod elf;
+mod image;
 mod man;
 
 use std::env;
@@ -18,12 +23,14 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-/// A release target: its Rust triple, ELF machine, and Debian architecture
-/// (None: no package for it).
+/// A release target: its Rust triple, ELF machine, Debian architecture
+/// (None: no package for it) and container platform (None: not in the
+/// image).
 struct Target {
     triple: &'static str,
     machine: u16,
     deb_arch: Option<&'static str>,
+    image_platform: Option<&'static str>,
 }
 
 const TARGETS: [Target; 3] = [
@@ -31,16 +38,19 @@ const TARGETS: [Target; 3] = [
         triple: "x86_64-unknown-linux-musl",
         machine: elf::EM_X86_64,
         deb_arch: Some("amd64"),
+        image_platform: Some("linux/amd64"),
     },
     Target {
         triple: "aarch64-unknown-linux-musl",
         machine: elf::EM_AARCH64,
         deb_arch: Some("arm64"),
+        image_platform: Some("linux/arm64"),
     },
     Target {
         triple: "i686-unknown-linux-musl",
         machine: elf::EM_386,
         deb_arch: None,
+        image_platform: None,
     },
 ];
 
@@ -117,13 +127,17 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["dist"] => dist(),
+        ["publish", registry] => publish(registry, true),
+        ["publish", "--tls-verify=false", registry] => publish(registry, false),
         ["man"] => version().and_then(|v| {
             io::stdout()
                 .write_all(&man::page(&v))
                 .map_err(|e| Error::io("write", Path::new("stdout"), e))
         }),
         _ => {
-            eprintln!("usage: cargo xtask dist | cargo xtask man");
+            eprintln!(
+                "usage: cargo xtask dist | cargo xtask man | cargo xtask publish [--tls-verify=false] REGISTRY"
+            );
             return ExitCode::from(2);
         }
     };
@@ -152,13 +166,21 @@ fn target_dir() -> PathBuf {
 
 /// pidone's version, from the `[package]` table of its Cargo.toml.
 fn version() -> Result<String, Error> {
+    package_field("version")?
+        .ok_or_else(|| Error::Check("no version line in Cargo.toml".to_owned()))
+}
+
+/// A string field of the `[package]` table of pidone's Cargo.toml (the
+/// first `KEY = "..."` line: the table comes first), if it is there.
+fn package_field(key: &str) -> Result<Option<String>, Error> {
     let manifest = root().join("Cargo.toml");
     let text = fs::read_to_string(&manifest).map_err(|e| Error::io("read", &manifest, e))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("version = \""))
+    let prefix = format!("{key} = \"");
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
         .and_then(|rest| rest.strip_suffix('"'))
-        .map(str::to_owned)
-        .ok_or_else(|| Error::Check(format!("no version line in {}", manifest.display())))
+        .map(str::to_owned))
 }
 
 fn dist() -> Result<(), Error> {
@@ -233,6 +255,9 @@ fn dist() -> Result<(), Error> {
         )?;
     }
 
+    let image_path = dist.join(image::archive_name(&version));
+    let digest = build_image(&version, &target_dir, &binaries, &image_path)?;
+
     let sums = run(Command::new("sh")
         .current_dir(&dist)
         .args(["-c", "LC_ALL=C ls | grep -vx SHA256SUMS | xargs sha256sum"]))?;
@@ -249,7 +274,61 @@ fn dist() -> Result<(), Error> {
         let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
         println!("  {:>9}  {}", len, entry.file_name().to_string_lossy());
     }
+    println!("image index: {digest}");
     Ok(())
+}
+
+/// The image of the binaries that have a container platform; the digest of
+/// its list.
+fn build_image(
+    version: &str,
+    target_dir: &Path,
+    binaries: &[(&Target, PathBuf)],
+    out: &Path,
+) -> Result<String, Error> {
+    let licenses = package_field("license")?.unwrap_or_default();
+    let description = package_field("description")?.unwrap_or_default();
+    let source = package_field("repository")?
+        .unwrap_or_else(|| "https://crates.io/crates/pidone".to_owned());
+    let revision = git(&["rev-parse", "HEAD"]).map(|s| s.trim().to_owned());
+    // The files' mtimes and the images' creation time: SOURCE_DATE_EPOCH
+    // when set, else the commit's time.
+    let timestamp = env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| git(&["log", "-1", "--format=%ct"]))
+        .map(|s| s.trim().to_owned());
+    let labels = image::Labels {
+        version,
+        revision: revision.as_deref(),
+        source: &source,
+        licenses: &licenses,
+        description: &description,
+    };
+    let platforms: Vec<_> = binaries
+        .iter()
+        .filter_map(|(t, binary)| {
+            Some(image::Platform {
+                platform: t.image_platform?,
+                binary,
+            })
+        })
+        .collect();
+    image::build(
+        version,
+        &labels,
+        timestamp.as_deref(),
+        &platforms,
+        &root().join("LICENSE"),
+        &target_dir.join("xtask/image"),
+        out,
+    )
+}
+
+/// `cargo xtask publish`: the image of this version, from `target/dist/`.
+fn publish(registry: &str, tls_verify: bool) -> Result<(), Error> {
+    let version = version()?;
+    image::publish(&target_dir().join("dist"), &version, registry, tls_verify)
 }
 
 /// The checks every shipped binary passes: right machine, static, non-PIE,
