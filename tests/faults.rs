@@ -629,6 +629,10 @@ fn strace_matrix(mode: Mode) {
     if skip() || skip_unless(have_strace(), "strace") {
         return;
     }
+    if !may_attach() {
+        eprintln!("SKIPPED: strace -p needs root or kernel.yama.ptrace_scope=0");
+        return;
+    }
     let mut cells = Vec::new();
     let mut unlisted = Vec::new();
     for forward in FORWARDS {

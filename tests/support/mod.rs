@@ -816,6 +816,15 @@ pub fn limit_descriptors(cmd: &mut Command, soft: u64, hard: u64) {
     }
 }
 
+/// Whether this process may attach a tracer to a process that is not
+/// its tracer's descendant (`strace -p`): as root, or where Yama's
+/// ptrace_scope is 0 or absent.
+pub fn may_attach() -> bool {
+    is_root()
+        || std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+            .map_or(true, |scope| scope.trim() == "0")
+}
+
 /// Whether strace can be run.
 pub fn have_strace() -> bool {
     Command::new("strace")
@@ -838,9 +847,8 @@ pub struct Strace {
 impl Strace {
     /// Attaches strace with `args` (`-e inject=...`, say) to `pid`, and
     /// returns once strace says it is attached: from then on every system
-    /// call of `pid` passes through it. None if strace could not attach
-    /// (`pid` is gone, say); its messages are then in the panic-free
-    /// `Err`.
+    /// call of `pid` passes through it. An error, with strace's messages,
+    /// if it could not attach (`pid` is gone, ptrace is not allowed...).
     pub fn attach(pid: i32, args: &[&str], log: &std::path::Path) -> Result<Strace, String> {
         let mut child = Command::new("strace")
             .arg("-o")
@@ -901,7 +909,8 @@ impl Drop for Strace {
     fn drop(&mut self) {
         // SIGTERM: strace detaches from its tracee before it exits.
         if let Ok(None) = self.child.try_wait() {
-            send_signal(self.child.id() as i32, libc::SIGTERM);
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
             let _ = wait_bounded(&mut self.child, Duration::from_secs(5));
         }
     }
