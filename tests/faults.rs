@@ -21,6 +21,13 @@
 //! no process behind (every process of a run carries a tag in its
 //! environment, found in /proc wherever it was re-parented) and never
 //! panic. Each test names the points of issue 16 it proves.
+//!
+//! The matrices print a line per fault (`cargo test --test faults --
+//! --nocapture`); `PIDONE_FAULT_CELL=openat:EMFILE` runs that one cell of
+//! the strace matrices, with pidone at `-vv` and every report printed.
+//! `PIDONE_TEST_BIN` points them at another build: the calls are listed
+//! from a traced run, so musl's `open` and `fstat` are covered as glibc's
+//! `openat` and `statx` are.
 
 mod support;
 
