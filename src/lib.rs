@@ -35,6 +35,7 @@ mod spawn;
 mod supervise;
 mod sys;
 mod targets;
+mod user;
 
 use std::ffi::OsString;
 
@@ -44,6 +45,7 @@ pub use selfinit::{init_self, SelfInitError};
 pub use signals::{block_all, Blocked};
 pub use spawn::SpawnError;
 pub use targets::Target;
+pub use user::UserError;
 
 /// The `pidone` binary, from argv to exit code: prepares pidone's own
 /// stderr, parses `args` (`argv[0]` first) and the environment, prints help or
@@ -64,16 +66,15 @@ pub fn main(args: Vec<OsString>, blocked: Blocked) -> u8 {
 }
 
 fn try_main(args: Vec<OsString>, blocked: Blocked) -> Result<u8, Error> {
-    // One pass over the environment for the variables pidone reads, not a
-    // scan of it per variable.
+    // One pass over the environment for the variables pidone reads (the
+    // option table names them), not a scan of it per variable.
     let vars: Vec<(&[u8], &std::ffi::OsStr)> = sys::environment()
         .filter_map(|entry| {
             let entry = entry.to_bytes();
             let eq = entry.iter().position(|&b| b == b'=')?;
             let (name, value) = (&entry[..eq], &entry[eq + 1..]);
-            let ours = [&b"PIDONE_"[..], b"TINI_", b"DUMB_INIT_"];
-            ours.iter()
-                .any(|prefix| name.starts_with(prefix))
+            cli::variables()
+                .any(|ours| ours.as_bytes() == name)
                 .then(|| (name, std::os::unix::ffi::OsStrExt::from_bytes(value)))
         })
         .collect();
@@ -105,7 +106,7 @@ fn try_main(args: Vec<OsString>, blocked: Blocked) -> Result<u8, Error> {
 /// logging must have been set up by [`main`] for diagnostics to appear.
 pub fn run(config: &Config, blocked: Blocked) -> Result<u8, Error> {
     if config.command.is_empty() && !config.pause {
-        return Err(cli::UsageError::NoCommand.into());
+        return Err(cli::UsageError(cli::NO_COMMAND.to_owned()).into());
     }
     Ok(supervise::run(config, blocked)?)
 }

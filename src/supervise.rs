@@ -44,7 +44,7 @@ pub(crate) fn run(config: &Config, blocked: Blocked) -> Result<u8, SpawnError> {
         spawn::let_go(&[]);
         State::Paused
     } else {
-        let child = spawn::spawn(&config.command, blocked)?;
+        let child = spawn::spawn(config, blocked)?;
         log::info!("started child pid {}", child.process.pid);
         State::Running(child)
     };

@@ -20,7 +20,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pidone::cli::{self, Parsed, VARIABLES};
+use pidone::cli::{self, Parsed};
 use pidone::signals::{self, Rewrite};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -387,7 +387,7 @@ fn arg() -> impl Strategy<Value = OsString> {
 
 fn variable() -> impl Strategy<Value = (String, OsString)> {
     (
-        prop::sample::select(VARIABLES.iter().map(|v| v.name).collect::<Vec<_>>()),
+        prop::sample::select(cli::variables().collect::<Vec<_>>()),
         os_text(),
     )
         .prop_map(|(k, v)| (k.to_owned(), v))
