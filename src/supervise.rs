@@ -101,6 +101,9 @@ pub(crate) fn adopt(config: &Config, child: Started) -> u8 {
 /// signal; returns where pidone stands and a signal to act on at once.
 fn prepare(config: &Config) -> (Scope, Option<i32>) {
     let scope = Scope::current();
+    // Whether /proc is this namespace's is decided now, once (see
+    // `procfs::is_ours`).
+    procfs::is_ours();
     // An init that is not PID 1 (shareProcessNamespace, `--pid=host`, a
     // test harness) must still get the orphans of its tree: become their
     // reaper (PR_SET_CHILD_SUBREAPER, prctl(2)). Not fatal: the command can
@@ -334,7 +337,6 @@ impl<'a> Supervisor<'a> {
         self.retry = reaped.retry;
         match reaped.main {
             Some(Status::Stopped(signo)) => self.jobs.child_stopped(signo),
-            Some(Status::Continued) => self.jobs.child_continued(),
             Some(status) => {
                 if let Some(code) = status.exit_code() {
                     return self.main_exited(code, reaped.none_left);
@@ -441,8 +443,10 @@ impl<'a> Supervisor<'a> {
         };
         // A stopped process cannot act on SIGTERM: wake it, as bash's
         // `kill` does for a stopped job and systemd for a unit's processes.
+        // The command's state is read now: its SIGCHLD may still be queued.
         let wake = to == libc::SIGTERM
-            && (self.forward == Some(Target::All) || self.jobs.child_is_stopped());
+            && (self.forward == Some(Target::All)
+                || main.is_some_and(|m| procfs::stat(m.pid).is_some_and(|s| s.stopped)));
         let (from, to_name) = (signals::name(signo), signals::name(to));
         let sent = match self.forward {
             Some(target) => target.send(self.scope, main, to, wake),

@@ -160,6 +160,8 @@ pub(crate) fn spawn(config: &Config, blocked: Blocked) -> Result<Started, SpawnE
     if let Some(cwd) = plan.cwd.take() {
         let _ = unistd::close(cwd);
     }
+    // Closed before release_inherited, which would close it by number.
+    drop(write_end);
     let child = match started {
         Ok(child) => child,
         Err(e) => {
@@ -167,7 +169,6 @@ pub(crate) fn spawn(config: &Config, blocked: Blocked) -> Result<Started, SpawnE
             return Err(SpawnError::Fork(e));
         }
     };
-    drop(write_end);
     let process = Process::own(child);
     release_inherited(&[read_end.as_raw_fd(), process.pidfd().unwrap_or(-1)]);
     match read_report(&read_end) {
