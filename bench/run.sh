@@ -81,7 +81,7 @@ if [[ ${QUICK:-0} == 1 ]]; then
 else
 	mode=full
 	ROUNDS=${ROUNDS:-1000} PERF_ROUNDS=${PERF_ROUNDS:-300} STORM_ROUNDS=${STORM_ROUNDS:-7} SIG_TRIPS=${SIG_TRIPS:-2000}
-	SIG_ROUNDS=${SIG_ROUNDS:-4} IDLE_SECS=${IDLE_SECS:-10} DRAIN_ROUNDS=${DRAIN_ROUNDS:-5}
+	SIG_ROUNDS=${SIG_ROUNDS:-4} IDLE_SECS=${IDLE_SECS:-10} DRAIN_ROUNDS=${DRAIN_ROUNDS:-3}
 fi
 DRAIN_N=${DRAIN_N:-10000}
 DRAIN_NOFILE=${DRAIN_NOFILE:-1024}
@@ -230,6 +230,19 @@ field() { awk -v n="$1" -v k="$2" '$1 == n { for (i = 2; i <= NF; i++) {
 # long, so a process the drain missed shows as a wait of 60 s, not as a
 # quiet SIGKILL.
 drain_bench() {
+	# DRAIN_N more processes must fit beside every task now running: under
+	# pid_max and threads-max (the machine's), and under `ulimit -u` (the
+	# tasks of this user, root included), raised here when it is short.
+	local tasks need nproc
+	tasks=$(awk '{split($4, a, "/"); print a[2]}' /proc/loadavg)
+	need=$((DRAIN_N + tasks + 1000))
+	(( need <= $(cat /proc/sys/kernel/pid_max) && need <= $(cat /proc/sys/kernel/threads-max) )) ||
+		die "DRAIN_N=$DRAIN_N does not fit beside $tasks tasks: pid_max $(cat /proc/sys/kernel/pid_max), threads-max $(cat /proc/sys/kernel/threads-max)"
+	nproc=$(ulimit -u)
+	if [[ $nproc != unlimited ]] && ((nproc < need)); then
+		ulimit -u "$need" || die "ulimit -u is $nproc, below the $need tasks DRAIN_N=$DRAIN_N needs"
+		log "raised ulimit -u from $nproc to $need"
+	fi
 	log "drain: $DRAIN_ROUNDS rounds of $DRAIN_N leftovers, soft nofile $DRAIN_NOFILE, pidone as subreaper and as PID 1"
 	: >"$work/drain.txt"
 	local r mode out
