@@ -137,7 +137,7 @@ step "the integration tests against the aarch64 binary, under qemu-user"
 # handling between pidone and what the test observes.
 mkdir -p "$work/aarch64"
 cp "$dist/pidone-$version-aarch64-unknown-linux-musl" "$work/aarch64/pidone"
-files=(cli help exit_codes exec_errors forwarding reaping drain hygiene signal_control job_control nginx torture)
+files=(cli help exit_codes exec_errors forwarding reaping drain hygiene signal_control job_control nginx torture user)
 started=$SECONDS
 set +e
 PIDONE_TEST_BIN=$work/aarch64/pidone PIDONE_TEST_QEMU=1 PIDONE_E2E=require \

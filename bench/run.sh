@@ -50,11 +50,19 @@
 #   idle         all inits side by side for IDLE_SECS with `sleep infinity` as
 #                child: context switches of the init (= wake-ups, shown per
 #                10 s), VmRSS; then SIGTERM, which each must pass on.
+#   drain        pidone alone: drain.c leaves DRAIN_N processes that each
+#                finish on SIGTERM, in a session of their own, with a soft
+#                nofile of DRAIN_NOFILE; pidone gets SIGTERM and must reach
+#                them all. Subreaper (a shell is PID 1, pidone its child:
+#                it walks /proc) against PID 1 (kill(-1)), DRAIN_ROUNDS
+#                rounds: processes reached, time from SIGTERM to exit.
 #   binary       size and whether `file` calls it statically linked.
 #
 # Knobs (environment): QUICK ROUNDS PERF_ROUNDS STORM_ROUNDS ORPHANS
-# STORM_TIMEOUT SIG_TRIPS SIG_ROUNDS IDLE_SECS PIDONE BUILD=1 (rebuild pidone
-# even if present). Ratios are against the best static C peer in each column
+# STORM_TIMEOUT SIG_TRIPS SIG_ROUNDS IDLE_SECS DRAIN_N DRAIN_NOFILE
+# DRAIN_ROUNDS PIDONE BUILD=1 (rebuild pidone even if present); ONLY=drain
+# runs the drain benchmark alone and prints its table (latest.md is left
+# as it is). Ratios are against the best static C peer in each column
 # (the better of tini-static and catatonit). The benchmark prints figures; it
 # asserts nothing about speed.
 
@@ -69,12 +77,14 @@ results=$here/results
 if [[ ${QUICK:-0} == 1 ]]; then
 	mode=quick
 	ROUNDS=${ROUNDS:-50} PERF_ROUNDS=${PERF_ROUNDS:-30} STORM_ROUNDS=${STORM_ROUNDS:-1} SIG_TRIPS=${SIG_TRIPS:-500}
-	SIG_ROUNDS=${SIG_ROUNDS:-1} IDLE_SECS=${IDLE_SECS:-3}
+	SIG_ROUNDS=${SIG_ROUNDS:-1} IDLE_SECS=${IDLE_SECS:-3} DRAIN_ROUNDS=${DRAIN_ROUNDS:-1}
 else
 	mode=full
 	ROUNDS=${ROUNDS:-1000} PERF_ROUNDS=${PERF_ROUNDS:-300} STORM_ROUNDS=${STORM_ROUNDS:-7} SIG_TRIPS=${SIG_TRIPS:-2000}
-	SIG_ROUNDS=${SIG_ROUNDS:-4} IDLE_SECS=${IDLE_SECS:-10}
+	SIG_ROUNDS=${SIG_ROUNDS:-4} IDLE_SECS=${IDLE_SECS:-10} DRAIN_ROUNDS=${DRAIN_ROUNDS:-3}
 fi
+DRAIN_N=${DRAIN_N:-10000}
+DRAIN_NOFILE=${DRAIN_NOFILE:-1024}
 ORPHANS=${ORPHANS:-20000}
 STORM_TIMEOUT=${STORM_TIMEOUT:-60}
 WARMUP=$(( ROUNDS / 10 + 1 ))
@@ -161,7 +171,7 @@ else
 fi
 
 mkdir -p "$build" "$results"
-for prog in storm sigrt startup idle initstat naive reaper; do
+for prog in storm sigrt startup idle initstat naive reaper drain; do
 	if [[ ! -x $build/$prog || $here/$prog.c -nt $build/$prog || $here/commands.h -nt $build/$prog ]]; then
 		# Static when libc.a is there: fewer mappings to copy on each fork.
 		gcc -O2 -Wall -Wextra -static -o "$build/$prog" "$here/$prog.c" 2>/dev/null ||
@@ -202,6 +212,75 @@ busy_before() {
 }
 busy=$(busy_before)
 log "machine busy before start: $busy%"
+
+# median / pct P: of the numbers on stdin (nearest rank for percentiles).
+median() { sort -g | awk '{a[NR] = $1} END {
+	if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2];
+	else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+pct() { sort -g | awk -v p="$1" '{a[NR] = $1} END {
+	if (NR == 0) { print "nan"; exit } i = int(NR * p / 100); if (i < NR * p / 100) i++;
+	if (i < 1) i = 1; print a[i] }'; }
+# field NAME KEY: the values of KEY=... on NAME's lines of storm.txt / idle.txt.
+field() { awk -v n="$1" -v k="$2" '$1 == n { for (i = 2; i <= NF; i++) {
+	split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$3"; }
+
+# ---------------------------------------------------------------- drain
+# drain_bench: DRAIN_ROUNDS rounds, each with pidone as subreaper and as
+# PID 1 (alternating which goes first), into $work/drain.txt; the grace is
+# long, so a process the drain missed shows as a wait of 60 s, not as a
+# quiet SIGKILL.
+drain_bench() {
+	# DRAIN_N more processes must fit beside every task now running: under
+	# pid_max and threads-max (the machine's), and under `ulimit -u` (the
+	# tasks of this user, root included), raised here when it is short.
+	local tasks need nproc
+	tasks=$(awk '{split($4, a, "/"); print a[2]}' /proc/loadavg)
+	need=$((DRAIN_N + tasks + 1000))
+	(( need <= $(cat /proc/sys/kernel/pid_max) && need <= $(cat /proc/sys/kernel/threads-max) )) ||
+		die "DRAIN_N=$DRAIN_N does not fit beside $tasks tasks: pid_max $(cat /proc/sys/kernel/pid_max), threads-max $(cat /proc/sys/kernel/threads-max)"
+	nproc=$(ulimit -u)
+	if [[ $nproc != unlimited ]] && ((nproc < need)); then
+		ulimit -u "$need" || die "ulimit -u is $nproc, below the $need tasks DRAIN_N=$DRAIN_N needs"
+		log "raised ulimit -u from $nproc to $need"
+	fi
+	log "drain: $DRAIN_ROUNDS rounds of $DRAIN_N leftovers, soft nofile $DRAIN_NOFILE, pidone as subreaper and as PID 1"
+	: >"$work/drain.txt"
+	local r mode out
+	for ((r = 0; r < DRAIN_ROUNDS; r++)); do
+		for mode in $( ((r % 2)) && echo pid1 subreaper || echo subreaper pid1); do
+			local cmd=("${ns[@]}" "$pidone" --grace 60s)
+			# A shell as PID 1 that keeps pidone as its child (no exec).
+			[[ $mode == subreaper ]] && cmd=("${ns[@]}" /bin/sh -c '"$@"; exit $?' sh "$pidone" --grace 60s)
+			run 300 "$build/drain" "$DRAIN_N" "$DRAIN_NOFILE" "${cmd[@]}" >"$work/out" ||
+				die "drain, pidone as $mode, failed"
+			out=$(cat "$work/out")
+			printf '%s %s\n' "$mode" "$out" >>"$work/drain.txt"
+			log "  $mode: $out"
+		done
+	done
+}
+
+# drain_table: the drain's figures as a markdown table.
+drain_table() {
+	local mode reached times med pid1_med
+	pid1_med=$(field pid1 term_to_exit_ns "$work/drain.txt" | median)
+	echo "| pidone drain of $DRAIN_N leftovers, soft nofile $DRAIN_NOFILE | reached (worst round) | SIGTERM to exit, median | against PID 1 | rounds (ms) |"
+	echo "|---|--:|--:|--:|---|"
+	for mode in subreaper pid1; do
+		reached=$(field "$mode" reached "$work/drain.txt" | sort -g | head -n1)
+		med=$(field "$mode" term_to_exit_ns "$work/drain.txt" | median)
+		times=$(field "$mode" term_to_exit_ns "$work/drain.txt" | awk '{printf "%s%.0f", (NR > 1 ? ", " : ""), $1 / 1e6}')
+		awk -v mode="$mode" -v reached="$reached" -v n="$DRAIN_N" -v med="$med" -v base="$pid1_med" -v times="$times" 'BEGIN {
+			printf "| %s | %s of %s | %.0f ms | %.2f× | %s |\n", (mode == "pid1" ? "as PID 1 (kill(-1))" : "as subreaper (walks /proc)"),
+				reached, n, med / 1e6, (base > 0 ? med / base : 0), times }'
+	done
+}
+
+if [[ ${ONLY:-} == drain ]]; then
+	drain_bench
+	drain_table
+	exit 0
+fi
 
 # ---------------------------------------------------------------- init alone
 log "init alone: $PERF_ROUNDS rounds (+3 warm-up) of $n inits"
@@ -261,18 +340,9 @@ for ((i = 0; i < nsig; i++)); do
 done
 run $((IDLE_SECS + 60)) "$build/idle" "$IDLE_SECS" "${args[@]}" >"$work/idle.txt"
 
-# ---------------------------------------------------------------- figures
-# median / pct P: of the numbers on stdin (nearest rank for percentiles).
-median() { sort -g | awk '{a[NR] = $1} END {
-	if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2];
-	else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-pct() { sort -g | awk -v p="$1" '{a[NR] = $1} END {
-	if (NR == 0) { print "nan"; exit } i = int(NR * p / 100); if (i < NR * p / 100) i++;
-	if (i < 1) i = 1; print a[i] }'; }
-# field NAME KEY: the values of KEY=... on NAME's lines of storm.txt / idle.txt.
-field() { awk -v n="$1" -v k="$2" '$1 == n { for (i = 2; i <= NF; i++) {
-	split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$3"; }
+drain_bench
 
+# ---------------------------------------------------------------- figures
 bare_ns=$(awk '$1 == "bare" {print $2}' "$work/startup.txt" | median)
 tsv=$results/data.tsv
 # Columns 1-17 as before the floor rows (chart.gp uses their numbers); 18-24:
@@ -387,6 +457,10 @@ date=$(date -u '+%Y-%m-%d %H:%M UTC')
 		END { printf "| init |"; for (r = 1; r <= most; r++) printf " round %d |", r; print ""
 		printf "|---|"; for (r = 1; r <= most; r++) printf "--:|"; print ""
 		for (k = 1; k <= n; k++) print "| " order[k] " |" cells[order[k]] }' "$work/storm.txt"
+	echo
+	echo "Drain (pidone only): drain.c leaves $DRAIN_N processes in a session of their own, each exiting on SIGTERM, under a soft nofile of $DRAIN_NOFILE; pidone gets SIGTERM, forwards it to the command, which dies of it, and drains the rest (--grace 60s, so a miss would show as a minute). Reached = processes whose TERM handler ran; time = SIGTERM to pidone's exit; $DRAIN_ROUNDS rounds per mode, interleaved. As subreaper a shell is PID 1 and pidone its child: it finds the processes by walking /proc; as PID 1 it sends kill(-1)."
+	echo
+	drain_table
 } >"$work/latest.md"
 mv "$work/latest.md" "$results/latest.md"
 

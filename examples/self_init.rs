@@ -1,6 +1,6 @@
 //! A program that is its own init, through pidone's library entry.
 //!
-//!     self_init [--orphans N] [--exit CODE] [--thread-first]
+//!     self_init [--orphans N] [--exit CODE] [--thread-first] [--grace-max] [--pause]
 //!
 //! Calls `pidone::init_self` first thing. As PID 1 of a namespace the
 //! process forks there: PID 1 stays behind as the init, and the program goes
@@ -9,7 +9,9 @@
 //! to 20 s) until no process of its namespace is a zombie, prints
 //! `zombies left: Z` and exits with CODE (default 0) if Z is 0, else 1.
 //! With `--thread-first` it starts
-//! a thread before the call, which pidone must refuse.
+//! a thread before the call, which pidone must refuse. `--grace-max` asks
+//! for the longest grace period there is and leaves a `sleep` behind, which
+//! the init drains; `--pause` asks for pause mode, which `init_self` refuses.
 
 use std::time::{Duration, Instant};
 
@@ -17,12 +19,19 @@ fn main() {
     let mut orphans = 0usize;
     let mut thread_first = false;
     let mut code = 0;
+    let mut config = pidone::Config::default();
+    let mut leave_one = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--orphans" => orphans = args.next().and_then(|n| n.parse().ok()).unwrap_or(0),
             "--exit" => code = args.next().and_then(|n| n.parse().ok()).unwrap_or(0),
             "--thread-first" => thread_first = true,
+            "--grace-max" => {
+                config.grace = Duration::MAX;
+                leave_one = true;
+            }
+            "--pause" => config.pause = true,
             _ => {
                 eprintln!("usage: self_init [--orphans N] [--exit CODE] [--thread-first]");
                 std::process::exit(2);
@@ -33,7 +42,7 @@ fn main() {
     if thread_first {
         std::thread::spawn(move || parked.recv());
     }
-    if let Err(e) = pidone::init_self(&pidone::Config::default()) {
+    if let Err(e) = pidone::init_self(&config) {
         println!("not an init: {e}");
     }
     drop(stop);
@@ -62,6 +71,9 @@ fn main() {
         left = zombies();
     }
     println!("zombies left: {left}");
+    if leave_one {
+        let _ = std::process::Command::new("sleep").arg("30").spawn();
+    }
     std::process::exit(if left == 0 { code } else { 1 });
 }
 

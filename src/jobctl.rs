@@ -70,40 +70,23 @@ pub(crate) struct JobControl {
     terminal: Option<Terminal>,
     /// pidone is its namespace's init: nobody would continue it.
     is_init: bool,
-    /// The child is stopped (its last status change was a stop).
-    stopped: bool,
 }
 
 impl JobControl {
     pub fn new(terminal: Option<Terminal>, is_init: bool) -> JobControl {
-        JobControl {
-            terminal,
-            is_init,
-            stopped: false,
-        }
+        JobControl { terminal, is_init }
     }
 
     /// The child was stopped by `signo`. Under a job-control shell, pidone
     /// stops too, so the shell sees its job stop and can continue it.
     /// Elsewhere (PID 1, a session leader) nobody would ever continue
     /// pidone, and it stays put.
-    pub fn child_stopped(&mut self, signo: i32) {
+    pub fn child_stopped(&self, signo: i32) {
         log::debug!("child stopped by {}", signals::name(signo));
-        self.stopped = true;
         let from_terminal = matches!(signo, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU);
         if from_terminal && !self.is_init && in_shell_job() {
             let _ = sys::kill(std::process::id() as i32, libc::SIGSTOP);
         }
-    }
-
-    /// The child was continued.
-    pub fn child_continued(&mut self) {
-        self.stopped = false;
-    }
-
-    /// Whether the child is stopped now, as far as its status changes say.
-    pub fn child_is_stopped(&self) -> bool {
-        self.stopped
     }
 
     /// pidone got SIGCONT: if its group holds the terminal now (the shell

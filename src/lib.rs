@@ -3,18 +3,19 @@
 //! re-parented to it, drains what is left when the command exits, and exits
 //! with the command's status.
 //!
-//! As a library it offers the same, for a Rust program that wants to be its
-//! own init: call [`init_self`] first thing in `main`. The rest of the
-//! public surface is what the `pidone` binary is made of: [`cli::parse`]
-//! reads a command line into a [`Config`] (pure), [`block_all`] blocks every
-//! signal, [`run`] runs a command to its end, [`main`] does all of it.
+//! As a library it offers the same to a Rust program that wants to be its
+//! own init: call [`init_self`] first thing in `main`, with a [`Config`]
+//! read from pidone's own options ([`Config::from_options`]). That, the
+//! config and the error types are the public API; the rest is the `pidone`
+//! binary's and hidden from the docs.
 //!
-//! Inside, module by module: `supervise` is the event loop (start there);
-//! `spawn` starts the child and lets go of what pidone inherited; `reap`
-//! collects children; `targets` decides who a forwarded signal reaches and
-//! holds each by a pidfd; `jobctl` is terminal job control; `logging` is
-//! pidone's own output, which never blocks; `procfs` reads /proc; `sys`
-//! holds the raw system calls nix does not offer.
+//! Inside, module by module: `supervise` tells the story and runs the event
+//! loop (start there); `cli` reads the one table of options; `spawn` starts
+//! the child and lets go of what pidone inherited; `reap` collects
+//! children; `targets` decides who a signal reaches and how; `jobctl` is
+//! the terminal; `logging` is pidone's own output, which never blocks;
+//! `procfs` reads /proc; `sys` holds the raw system calls nix does not
+//! offer; `user` reads the image's users and groups.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -23,96 +24,30 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod cli;
-mod error;
+mod cli;
 mod jobctl;
 mod logging;
 mod procfs;
 mod reap;
 mod reasons;
 mod selfinit;
-pub mod signals;
+mod signals;
 mod spawn;
 mod supervise;
 mod sys;
 mod targets;
+mod user;
 
-use std::ffi::OsString;
-
-pub use cli::Config;
-pub use error::Error;
+pub use cli::{Config, UsageError};
 pub use selfinit::{init_self, SelfInitError};
-pub use signals::{block_all, Blocked};
 pub use spawn::SpawnError;
 pub use targets::Target;
+pub use user::UserError;
 
-/// The `pidone` binary, from argv to exit code: prepares pidone's own
-/// stderr, parses `args` (`argv[0]` first) and the environment, prints help or
-/// the version, sets up logging, runs the command to its end. Every fatal
-/// error is printed here, once, as `pidone: <error>`, whatever the log level.
-///
-/// Side effects: those of [`run`]. Call it only from a process that has no
-/// other thread, with `blocked` from [`block_all`] called first.
-pub fn main(args: Vec<OsString>, blocked: Blocked) -> u8 {
-    logging::open_stderr();
-    match try_main(args, blocked) {
-        Ok(code) => code,
-        Err(err) => {
-            logging::print_error(&err);
-            err.exit_code()
-        }
-    }
-}
-
-fn try_main(args: Vec<OsString>, blocked: Blocked) -> Result<u8, Error> {
-    // One pass over the environment for the variables pidone reads, not a
-    // scan of it per variable.
-    let vars: Vec<(&[u8], &std::ffi::OsStr)> = sys::environment()
-        .filter_map(|entry| {
-            let entry = entry.to_bytes();
-            let eq = entry.iter().position(|&b| b == b'=')?;
-            let (name, value) = (&entry[..eq], &entry[eq + 1..]);
-            let ours = [&b"PIDONE_"[..], b"TINI_", b"DUMB_INIT_"];
-            ours.iter()
-                .any(|prefix| name.starts_with(prefix))
-                .then(|| (name, std::os::unix::ffi::OsStrExt::from_bytes(value)))
-        })
-        .collect();
-    let lookup = |name: &str| {
-        vars.iter()
-            .find(|(n, _)| *n == name.as_bytes())
-            .map(|(_, v)| v.to_os_string())
-    };
-    let config = match cli::parse(args, lookup)? {
-        cli::Parsed::Run(config) => config,
-        cli::Parsed::Print(text) => {
-            logging::print_stdout(&text);
-            return Ok(0);
-        }
-    };
-    logging::init(config.verbosity, config.log_spec.as_deref());
-    run(&config, blocked)
-}
-
-/// Runs `config` as an init: starts the command, forwards signals, reaps,
-/// drains, and returns the exit code to end with (after `-e`).
-///
-/// Side effects: registers as child subreaper unless PID 1; moves the
-/// process to `/` (the command still starts in the current directory);
-/// closes every descriptor above 2 it did not open itself; as PID 1, sends
-/// `kill(-1, SIGTERM)` and `kill(-1, SIGKILL)` to the whole PID namespace
-/// when the command exits (unless `config.drain` is off); returns only once
-/// no child is left. `blocked` proves every signal is blocked; pidone's
-/// logging must have been set up by [`main`] for diagnostics to appear.
-pub fn run(config: &Config, blocked: Blocked) -> Result<u8, Error> {
-    if config.command.is_empty() && !config.pause {
-        return Err(cli::UsageError::NoCommand.into());
-    }
-    Ok(supervise::run(config, blocked)?)
-}
-
-/// pidone's command line as clap defines it, for generating the man page.
+// What the binary, its xtask and its tests need, not an API.
 #[doc(hidden)]
-pub fn command_line() -> clap::Command {
-    cli::command()
-}
+pub use cli::{command as command_line, parse, variables, Kind, Opt, Parsed, Peer, OPTIONS};
+#[doc(hidden)]
+pub use signals::{block_all, parse as parse_signal, printable, Blocked, Rewrite};
+#[doc(hidden)]
+pub use supervise::main;

@@ -34,7 +34,16 @@ pub(crate) struct Stat {
 /// `/proc/self` resolves to `getpid()` proves nothing: the same number can
 /// exist in both namespaces.) Kernels without `NSpid` fall back to that
 /// weaker check.
+///
+/// Decided once, on the first call (pidone makes it at startup, while
+/// descriptors are plentiful) and kept: a passing failure to read later
+/// (EMFILE, ENOMEM) must not make pidone blind to its descendants.
 pub(crate) fn is_ours() -> bool {
+    static OURS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OURS.get_or_init(check_ours)
+}
+
+fn check_ours() -> bool {
     let me = std::process::id().to_string();
     let Ok(status) = fs::read_to_string("/proc/self/status") else {
         return false;
@@ -54,12 +63,11 @@ pub(crate) fn stat(pid: i32) -> Option<Stat> {
 /// (`/proc/PID/task/TID/children`, proc(5)), whose cost grows with the tree
 /// rather than with the host, or where the kernel has no such lists from
 /// `scan`, a table of all of /proc read once for a whole walk (on the first
-/// call that needs it).
+/// call that needs it). The table serves too when `parent`'s tasks cannot
+/// be read (a passing EMFILE or ENOMEM): a subtree is never skipped.
 pub(crate) fn children(parent: i32, scan: &mut Option<Vec<Stat>>) -> Vec<i32> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{parent}/task")) else {
-        return Vec::new();
-    };
-    let lists: Vec<String> = tasks
+    let tasks = fs::read_dir(format!("/proc/{parent}/task"));
+    let lists: Vec<String> = (tasks.into_iter().flatten())
         .filter_map(|task| fs::read_to_string(task.ok()?.path().join("children")).ok())
         .collect();
     if lists.is_empty() {

@@ -22,6 +22,8 @@ pub enum SelfInitError {
     Threads(usize),
     /// fork(2) failed.
     Fork(nix::errno::Errno),
+    /// The config asks for something only the binary does: this field.
+    Unused(&'static str),
 }
 
 impl fmt::Display for SelfInitError {
@@ -32,6 +34,10 @@ impl fmt::Display for SelfInitError {
                 "cannot become the init: the process has {n} threads (call pidone::init_self before starting any)"
             ),
             SelfInitError::Fork(e) => write!(f, "cannot become the init: fork failed: {}", e.desc()),
+            SelfInitError::Unused(field) => write!(
+                f,
+                "cannot become the init: Config::{field} is for the pidone binary, not init_self"
+            ),
         }
     }
 }
@@ -45,12 +51,13 @@ impl std::error::Error for SelfInitError {}
 /// up pidone's logging on stderr (by `config.verbosity` and
 /// `config.log_spec`), moves to `/`, closes every descriptor above 2, and
 /// supervises the child as pidone supervises a command (`config.forward`,
-/// `rewrite`, `grace`, `drain`, ... apply; `command` and `pause` are
-/// ignored); it ends the process with the child's exit code and never
+/// `rewrite`, `grace`, `drain`, ... apply); it ends the process with the child's exit code and never
 /// returns. The child gets back the signal mask and SIGCHLD disposition it
 /// had, leads a process group of its own (taking the terminal's foreground
 /// if the program held it), and returns. Anywhere else: registers as child
-/// subreaper if `config.subreaper`, and returns.
+/// subreaper if `config.subreaper`, and returns. A config with a command,
+/// pause mode, `user` or `no_new_privs` is refused
+/// ([`SelfInitError::Unused`]): the program is the command.
 ///
 /// ```no_run
 /// use std::io::Write;
@@ -62,6 +69,15 @@ impl std::error::Error for SelfInitError {}
 /// // The program, as PID 2 when it was started as PID 1.
 /// ```
 pub fn init_self(config: &Config) -> Result<(), SelfInitError> {
+    let unused = [
+        ("command", !config.command.is_empty()),
+        ("pause", config.pause),
+        ("user", config.user.is_some()),
+        ("no_new_privs", config.no_new_privs),
+    ];
+    if let Some((field, _)) = unused.iter().find(|(_, set)| *set) {
+        return Err(SelfInitError::Unused(field));
+    }
     if std::process::id() != 1 {
         if config.subreaper {
             let _ = nix::sys::prctl::set_child_subreaper(true);

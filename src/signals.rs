@@ -76,9 +76,9 @@ impl fmt::Display for UnknownSignal {
 /// `RTMIN+2`, `SIGRTMAX-1`.
 ///
 /// ```
-/// assert_eq!(pidone::signals::parse("term"), Ok(15));
-/// assert_eq!(pidone::signals::parse("SIGRTMIN+2"), Ok(36));
-/// assert!(pidone::signals::parse("SIGNOPE").is_err());
+/// assert_eq!(pidone::parse_signal("term"), Ok(15));
+/// assert_eq!(pidone::parse_signal("SIGRTMIN+2"), Ok(36));
+/// assert!(pidone::parse_signal("SIGNOPE").is_err());
 /// ```
 pub fn parse(text: &str) -> Result<i32, UnknownSignal> {
     let upper = text.trim().to_ascii_uppercase();

@@ -26,79 +26,110 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use crate::cli::Config;
+use std::ffi::OsString;
+
+use crate::cli::{self, Config};
 use crate::jobctl::JobControl;
+use crate::logging;
 use crate::procfs;
 use crate::reap::{self, Status};
 use crate::reasons::Reasons;
 use crate::signals::{self, Blocked};
-use crate::spawn::{self, SpawnError, Started};
+use crate::spawn::{self, Started};
 use crate::sys::{self, Mask, SigInfo};
 use crate::targets::{Leftover, Reached, Scope, Target, BLIND};
 
-/// Runs `config` to its end and returns pidone's exit code, or the error
-/// that kept the command from starting. `blocked` proves every signal is
-/// blocked and holds the state the child gets back.
-pub(crate) fn run(config: &Config, blocked: Blocked) -> Result<u8, SpawnError> {
-    let prologue = prepare(config);
+/// pidone, from argv to exit code: the whole story, top to bottom. Call it
+/// only from a process that has no other thread, with `blocked` from
+/// [`signals::block_all`], called before anything else so that no signal
+/// can arrive unseen. Every fatal error is printed here, once, as
+/// `pidone: <error>`, whatever the log level.
+pub fn main(args: Vec<OsString>, blocked: Blocked) -> u8 {
+    // pidone's own output first, so every error below is seen: a
+    // description of stderr that never blocks (see `logging`).
+    logging::open_stderr();
+
+    // The configuration: flags, then pidone's variables, then the peers'.
+    let config = match cli::parse(args, cli::lookup(sys::environment())) {
+        Ok(cli::Parsed::Run(config)) => config,
+        Ok(cli::Parsed::Print(text)) => {
+            logging::print_stdout(&text);
+            return 0;
+        }
+        Err(e) => return fatal(&e, e.exit_code()),
+    };
+    logging::init(config.verbosity, config.log_spec.as_deref());
+
+    // Become the reaper of the command's orphans, and ask for a signal
+    // when pidone's parent dies.
+    let (scope, pending) = prepare(&config);
+
+    // Let go of the caller's directory and descriptors, and start the
+    // command: in its own group, with the signal state pidone was given.
     let state = if config.pause {
         spawn::let_go(&[]);
         State::Paused
     } else {
-        let child = spawn::spawn(&config.command, blocked)?;
-        log::info!("started child pid {}", child.process.pid);
-        State::Running(child)
+        match spawn::spawn(&config, blocked) {
+            Ok(child) => {
+                log::info!("started child pid {}", child.process.pid);
+                State::Running(child)
+            }
+            Err(e) => return fatal(&e, e.exit_code()),
+        }
     };
-    Ok(Supervisor::new(config, prologue, state).run())
+
+    // ---- From here on nothing may end pidone but the end of its children
+    // or a deadline: as PID 1 its death would take the container with it.
+    // Errors are logged and the loop goes on. ----
+    Supervisor::new(&config, scope, pending, state).run()
+}
+
+fn fatal(error: &dyn std::fmt::Display, code: u8) -> u8 {
+    logging::print_error(error);
+    code
 }
 
 /// Supervises `child`, which the self-init entry forked from the program
 /// itself, to its end; returns the exit code.
 pub(crate) fn adopt(config: &Config, child: Started) -> u8 {
-    let prologue = prepare(config);
+    let (scope, pending) = prepare(config);
     log::info!("running the program as pid {}", child.process.pid);
-    Supervisor::new(config, prologue, State::Running(child)).run()
+    Supervisor::new(config, scope, pending, State::Running(child)).run()
 }
 
-/// What pidone sets up before it has a child.
-struct Prologue {
-    scope: Scope,
-    /// A signal to act on as soon as the loop starts.
-    pending: Option<i32>,
-}
-
-fn prepare(config: &Config) -> Prologue {
+/// Registers as the reaper of orphans and asks for the parent-death
+/// signal; returns where pidone stands and a signal to act on at once.
+fn prepare(config: &Config) -> (Scope, Option<i32>) {
     let scope = Scope::current();
-
+    // Whether /proc is this namespace's is decided now, once (see
+    // `procfs::is_ours`).
+    procfs::is_ours();
     // An init that is not PID 1 (shareProcessNamespace, `--pid=host`, a
     // test harness) must still get the orphans of its tree: become their
     // reaper (PR_SET_CHILD_SUBREAPER, prctl(2)). Not fatal: the command can
     // run without it, leaving orphans to the real init.
     if config.subreaper || !scope.is_init() {
         if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-            log::warn!(
-                "failed to register as child subreaper: {}; orphans will not be reaped",
-                e.desc()
-            );
+            let e = e.desc();
+            log::warn!("failed to register as child subreaper: {e}; orphans will not be reaped");
         }
     }
-
-    // Asked for a signal when the parent dies: if the parent died before
-    // the request took effect, no signal will come, so act on it as soon
-    // as the loop starts.
-    let mut pending = None;
-    if let Some(signo) = config.parent_death_signal {
-        let parent = nix::unistd::getppid();
-        match sys::set_parent_death_signal(signo) {
-            Err(e) => log::warn!("failed to set the parent death signal: {}", e.desc()),
-            Ok(()) if nix::unistd::getppid() != parent => {
-                log::info!("parent is already gone; acting on {}", signals::name(signo));
-                pending = Some(signo);
-            }
-            Ok(()) => {}
+    // If the parent died before the request took effect, no signal will
+    // come: act on it as soon as the loop starts.
+    let Some(signo) = config.parent_death_signal else {
+        return (scope, None);
+    };
+    let parent = nix::unistd::getppid();
+    match sys::set_parent_death_signal(signo) {
+        Err(e) => log::warn!("failed to set the parent death signal: {}", e.desc()),
+        Ok(()) if nix::unistd::getppid() != parent => {
+            log::info!("parent is already gone; acting on {}", signals::name(signo));
+            return (scope, Some(signo));
         }
+        Ok(()) => {}
     }
-    Prologue { scope, pending }
+    (scope, None)
 }
 
 #[derive(Debug)]
@@ -211,21 +242,21 @@ struct Supervisor<'a> {
 }
 
 impl<'a> Supervisor<'a> {
-    fn new(config: &'a Config, prologue: Prologue, state: State) -> Supervisor<'a> {
+    fn new(config: &'a Config, scope: Scope, pending: Option<i32>, state: State) -> Supervisor<'a> {
         let child = match &state {
             State::Running(child) => Some(child),
             _ => None,
         };
         Supervisor {
             config,
-            scope: prologue.scope,
+            scope,
             forward: match child {
                 Some(c) => Some(config.forward.at_start(c.terminal.own_group)),
                 None => (config.forward == Target::All).then_some(Target::All),
             },
-            jobs: JobControl::new(child.map(|c| c.terminal), prologue.scope.is_init()),
+            jobs: JobControl::new(child.map(|c| c.terminal), scope.is_init()),
             state,
-            pending: prologue.pending,
+            pending,
             retry: false,
             delayed: None,
             tally: Tally::default(),
@@ -313,7 +344,6 @@ impl<'a> Supervisor<'a> {
         }
         match reaped.main {
             Some(Status::Stopped(signo)) => self.jobs.child_stopped(signo),
-            Some(Status::Continued) => self.jobs.child_continued(),
             Some(status) => {
                 if let Some(code) = status.exit_code() {
                     self.reasons.command_ended(main.unwrap_or(0), status);
@@ -422,8 +452,10 @@ impl<'a> Supervisor<'a> {
         };
         // A stopped process cannot act on SIGTERM: wake it, as bash's
         // `kill` does for a stopped job and systemd for a unit's processes.
+        // The command's state is read now: its SIGCHLD may still be queued.
         let wake = to == libc::SIGTERM
-            && (self.forward == Some(Target::All) || self.jobs.child_is_stopped());
+            && (self.forward == Some(Target::All)
+                || main.is_some_and(|m| procfs::stat(m.pid).is_some_and(|s| s.stopped)));
         let (from, to_name) = (signals::name(signo), signals::name(to));
         let sent = match self.forward {
             Some(target) => target.send(self.scope, main, to, wake),

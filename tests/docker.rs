@@ -120,6 +120,15 @@ while :; do sleep 1000 & wait $!; done
 const LIMIT_ARGS: [&str; 4] = ["--memory", "64m", "--memory-swap", "64m"];
 const OOM: &str = "was killed by SIGKILL: out of memory (the container's limit is 64 MiB; the kernel's OOM killer ran 1 time)";
 
+/// The image's own users, for `--user`: none of them is on the host.
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:4242:4343:app:/home/app:/bin/sh\n";
+const GROUP: &str = "root:x:0:\napp:x:4343:\nshared:x:4444:app\n";
+
+/// Who the command is, from /proc/self/status, and whether it may signal
+/// PID 1.
+const WHO: &str = "grep -E '^(Uid|Gid|Groups|CapPrm|CapEff|NoNewPrivs):' /proc/self/status; \
+                   echo \"HOME=$HOME\"; kill -TERM 1 || echo kill-refused";
+
 /// Stand-in for cargo in the build stage of `Dockerfile.example`.
 const STUB_CARGO: &str = r#"#!/bin/sh
 want="build --release --locked --target x86_64-unknown-linux-musl"
@@ -366,6 +375,8 @@ impl Fixture {
         for (path, text) in scripts {
             write_executable(&rootfs.join(path), text.as_bytes()).map_err(io(path))?;
         }
+        fs::write(rootfs.join("etc/passwd"), PASSWD).map_err(io("etc/passwd"))?;
+        fs::write(rootfs.join("etc/group"), GROUP).map_err(io("etc/group"))?;
         pack(&rootfs, &self.base_tar)?;
         self.import(&Docker { host: None }, &self.base_tar, &self.base)?;
 
@@ -573,6 +584,69 @@ fn entrypoint_passes_exit_codes_through() {
             "docker run IMAGE sh -c {script:?}:\n{out}"
         );
     }
+}
+
+#[test]
+fn user_runs_the_command_as_a_user_of_the_image() {
+    let Some(t) = begin("user_runs_the_command_as_a_user_of_the_image") else {
+        return;
+    };
+    let d = &t.docker;
+    let pidone = ["--entrypoint", "/usr/local/bin/pidone", t.fx.app.as_str()];
+    let who = |role: &str, docker_args: &[&str], pidone_args: &[&str]| {
+        let mut args = vec!["--rm"];
+        args.extend(docker_args);
+        args.extend(pidone);
+        args.extend(pidone_args);
+        args.extend(["--", "sh", "-c", WHO]);
+        let (_c, out) = Container::run(d, t.container_name(role), &args);
+        let out = out.check();
+        eprintln!("[docker] {role}:\n{}", out.stdout.trim_end());
+        let lines = out.stdout.lines();
+        lines
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
+    let status = |uid: &str, gid: &str, groups: &str, nnp: u8, home: &str| {
+        vec![
+            format!("Uid: {uid} {uid} {uid} {uid}"),
+            format!("Gid: {gid} {gid} {gid} {gid}"),
+            format!("Groups: {groups}"),
+            "CapPrm: 0000000000000000".into(),
+            "CapEff: 0000000000000000".into(),
+            format!("NoNewPrivs: {nnp}"),
+            format!("HOME={home}"),
+            "kill-refused".into(),
+        ]
+    };
+    let app = status("4242", "4343", "4343 4444", 0, "/home/app");
+    assert_eq!(who("named", &[], &["--user", "app"]), app);
+    assert_eq!(who("variable", &["--env", "PIDONE_USER=app"], &[]), app);
+    let numbers = status("4242", "4343", "4343", 1, "/home/app");
+    assert_eq!(
+        who("numbers", &[], &["--user", "4242:4343", "--no-new-privs"]),
+        numbers
+    );
+    let stranger = status("5000", "5000", "5000", 0, "/root");
+    assert_eq!(who("stranger", &[], &["--user", "5000"]), stranger);
+
+    let args = [
+        "--rm",
+        "--env",
+        "PIDONE_USER=bob",
+        t.fx.app.as_str(),
+        "sh",
+        "-c",
+        "echo started",
+    ];
+    let (_c, out) = Container::run(d, t.container_name("bob"), &args);
+    assert_eq!(out.code(), Some(2), "{out}");
+    let want = "pidone: cannot run 'sh' as user 'bob': no user 'bob' in /etc/passwd\n";
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("", want),
+        "{out}"
+    );
 }
 
 #[test]

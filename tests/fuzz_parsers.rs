@@ -20,8 +20,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pidone::cli::{self, Parsed, VARIABLES};
-use pidone::signals::{self, Rewrite};
+use pidone::{Parsed, Rewrite};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -79,7 +78,7 @@ fn assert_clear(message: &str, inputs: &[&str]) {
     let quotes = |value: &str| {
         message.contains(&format!("'{value}'"))
             || message.contains(&format!("'{}'", value.escape_debug()))
-            || message.contains(&format!("'{}'", pidone::signals::printable(value)))
+            || message.contains(&format!("'{}'", pidone::printable(value)))
     };
     let shows = |input: &&str| {
         // `-e256`: the value glued to a short option.
@@ -109,7 +108,7 @@ fn assert_clear(message: &str, inputs: &[&str]) {
             || (!input.is_empty()
                 && (message.contains(*input)
                     || message.contains(&input.escape_debug().to_string())
-                    || message.contains(&pidone::signals::printable(input))
+                    || message.contains(&pidone::printable(input))
                     || message.contains(&input.escape_default().to_string())))
             || (!first_line.trim().is_empty() && message.contains(&format!("'{first_line}")))
             || joined
@@ -125,7 +124,7 @@ fn assert_clear(message: &str, inputs: &[&str]) {
 }
 
 fn check_signal(level: Level, text: &str) {
-    match signals::parse(text) {
+    match pidone::parse_signal(text) {
         Ok(n) => assert!((1..=64).contains(&n), "{text:?} parsed as {n}"),
         Err(e) => rejected(level, &e.to_string(), &[text]),
     }
@@ -146,13 +145,13 @@ fn check_rewrite(level: Level, spec: &str) {
 }
 
 /// A value given as `--option=TEXT`, so clap passes it on untouched.
-fn option_value(option: &str, text: &str) -> Result<Box<cli::Config>, cli::UsageError> {
+fn option_value(option: &str, text: &str) -> Result<Box<pidone::Config>, pidone::UsageError> {
     let argv = vec![
         OsString::from("pidone"),
         OsString::from(format!("{option}={text}")),
         OsString::from("true"),
     ];
-    match cli::parse(argv, |_| None)? {
+    match pidone::parse(argv, |_| None)? {
         Parsed::Run(config) => Ok(config),
         Parsed::Print(text) => panic!("{option}={text:?} printed {text:?}"),
     }
@@ -187,7 +186,7 @@ fn check_cli(level: Level, args: &[OsString], env: &[(String, OsString)]) {
     let vars: HashMap<&str, &OsString> = env.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut argv = vec![OsString::from("pidone")];
     argv.extend(args.iter().cloned());
-    match cli::parse(argv, |name| vars.get(name).map(|v| (*v).clone())) {
+    match pidone::parse(argv, |name| vars.get(name).map(|v| (*v).clone())) {
         Ok(Parsed::Run(config)) => {
             assert!(
                 config.pause == config.command.is_empty(),
@@ -387,7 +386,7 @@ fn arg() -> impl Strategy<Value = OsString> {
 
 fn variable() -> impl Strategy<Value = (String, OsString)> {
     (
-        prop::sample::select(VARIABLES.iter().map(|v| v.name).collect::<Vec<_>>()),
+        prop::sample::select(pidone::variables().collect::<Vec<_>>()),
         os_text(),
     )
         .prop_map(|(k, v)| (k.to_owned(), v))

@@ -586,3 +586,50 @@ fn as_session_leader_not_pid1_ctrl_z_never_stops_pidone() {
     let status = term.finish();
     assert_eq!(status.code(), Some(6), "{}", term.screen);
 }
+
+#[test]
+fn as_pid1_an_interactive_shell_runs_as_the_user_with_job_control() {
+    // `docker run -it --user`: pidone as PID 1 leads the session on the
+    // terminal, the shell runs as nobody (setgroups and setuid need root).
+    if skip_unless(is_root(), "root (setuid to another user needs it)") {
+        return;
+    }
+    let mut argv: Vec<OsString> = vec!["unshare".into()];
+    argv.extend(unshare_args().iter().map(OsString::from));
+    argv.extend(["setsid", "--ctty"].map(OsString::from));
+    argv.extend([
+        pidone().into(),
+        "--user".into(),
+        "nobody".into(),
+        "--".into(),
+    ]);
+    argv.extend(["bash", "--norc", "--noprofile", "--noediting", "-i"].map(OsString::from));
+    let env = [("PS1", PROMPT), ("HISTFILE", "/dev/null")];
+    let mut term = Terminal::start(&argv, &env, false);
+    term.expect(PROMPT);
+    let shell = only_child(only_child(term.leader()));
+    assert_eq!(
+        term.foreground(),
+        shell,
+        "the shell is not in the foreground"
+    );
+
+    term.type_text("echo \"uid=$(id -u) home=$HOME\"\n");
+    term.expect("uid=65534 home=/nonexistent");
+    term.expect(PROMPT);
+    // The shell's own job control, as the user: a foreground job gets the
+    // terminal, Ctrl-C reaches it, the shell takes the terminal back.
+    term.type_text("cat\n");
+    term.wait_until("cat is the foreground job", |t| {
+        let fg = t.foreground();
+        fg != shell && comm(fg) == "cat"
+    });
+    term.type_text("\x03");
+    term.expect(PROMPT);
+    term.wait_until("the shell has the terminal back", |t| {
+        t.foreground() == shell
+    });
+    term.type_text("exit 3\n");
+    let status = term.finish();
+    assert_eq!(status.code(), Some(3), "{}", term.screen);
+}

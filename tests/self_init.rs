@@ -50,3 +50,25 @@ fn not_pid1_it_returns_at_once() {
     assert!(out.stdout.contains("running as pid "), "{out}");
     assert!(!out.stdout.contains("running as pid 2\n"), "{out}");
 }
+
+#[test]
+fn the_longest_grace_period_saturates_instead_of_panicking() {
+    // The leftover `sleep` dies of the drain's SIGTERM; the init exits
+    // with the program's code instead of panicking on Instant overflow.
+    let out = as_pid1(&["--grace-max", "--exit", "3"]);
+    out.assert_code(3);
+    assert!(out.stdout.contains("running as pid 2"), "{out}");
+}
+
+#[test]
+fn a_config_with_what_only_the_binary_uses_is_refused() {
+    let out = as_pid1(&["--pause"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains(
+            "not an init: cannot become the init: Config::pause is for the pidone binary"
+        ),
+        "{out}"
+    );
+    assert!(out.stdout.contains("running as pid 1"), "{out}");
+}

@@ -32,7 +32,7 @@ fn logger() -> String {
 /// Each run starts without any variable pidone reads, so the test's own
 /// environment cannot leak in; then `vars` are set.
 fn set_env(cmd: &mut Command, vars: Vars) {
-    for var in pidone::cli::VARIABLES.iter().map(|v| v.name) {
+    for var in pidone::variables() {
         cmd.env_remove(var);
     }
     cmd.envs(vars.iter().copied());

@@ -1,34 +1,39 @@
 //! The command line and environment, turned into a validated [`Config`].
 //!
-//! Two stages, as ripgrep does: clap reads the raw flags (`args`); then
-//! [`parse`] fills what no flag set from the environment (`vars`: pidone's
-//! own variables first, then those of tini and dumb-init), reads every value
-//! (`values`) and builds the config. Pure: no system calls, so every rule
-//! is unit-tested. Option parsing stops at the first word that is not
-//! pidone's, so `pidone sh -c 'exit 3'` gives `-c` to sh.
+//! Every option is one row of the table in `options`: its flags, its
+//! variable, the peers' variables and their rules, what it takes, its help.
+//! [`parse`] reads in two stages, as ripgrep does: clap reads the flags the
+//! table defines; then, option by option, the first source that sets it
+//! wins (flags, then pidone's variables, then those of tini and dumb-init),
+//! its value is read (`values`) and set in the config. Pure: no system
+//! calls, so every rule is unit-tested. Option parsing stops at the first
+//! word that is not pidone's, so `pidone sh -c 'exit 3'` gives `-c` to sh.
 
-mod args;
 mod error;
+mod options;
 mod values;
-mod vars;
 
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub(crate) use args::command;
-pub use error::{Origin, UsageError};
-pub use values::{DurationProblem, ValueError};
-pub use vars::{Variable, VARIABLES};
+use clap::ArgMatches;
 
-use crate::signals::Rewrite;
+pub use error::UsageError;
+pub use options::{Kind, Opt, Peer, OPTIONS};
+
+use crate::signals::{printable, Rewrite};
 use crate::targets::Target;
-use args::Raw;
-use vars::Env;
+pub use options::command;
+use options::{peer, Env, COMMAND};
 
 /// Everything pidone was asked to do. [`Config::default`] is pidone with no
-/// option set (and no command, which only the self-init entry goes without).
+/// option set (and no command, which only the self-init entry goes
+/// without); [`Config::from_options`] reads pidone's own options, as the
+/// binary does, and says what is wrong with them.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// The command and its arguments, as bytes; empty in pause mode.
     pub command: Vec<OsString>,
@@ -56,14 +61,21 @@ pub struct Config {
     /// Drain the processes left when the main child exits; `--no-drain`
     /// turns it off.
     pub drain: bool,
-    /// Where to write the termination message when the command fails
-    /// (`--termination-log`), unless the file holds one already.
-    pub termination_log: Option<PathBuf>,
     /// How long a stop request waits before it is forwarded (`--stop-delay`).
     pub stop_delay: Duration,
     /// When the main child exits, wait for every other process to end
     /// instead of draining (`--wait-all`).
     pub wait_all: bool,
+    /// `--user USER[:GROUP]`: who the command runs as, resolved in the
+    /// image's /etc/passwd and /etc/group when it starts; None keeps
+    /// pidone's user.
+    pub user: Option<String>,
+    /// `--no-new-privs`: PR_SET_NO_NEW_PRIVS in the child, so nothing it
+    /// runs gains privileges through setuid bits or file capabilities.
+    pub no_new_privs: bool,
+    /// Where to write the termination message when the command fails
+    /// (`--termination-log`), unless the file holds one already.
+    pub termination_log: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -81,9 +93,39 @@ impl Default for Config {
             grace: DEFAULT_GRACE,
             pause: false,
             drain: true,
-            termination_log: None,
             stop_delay: Duration::ZERO,
             wait_all: false,
+            user: None,
+            no_new_privs: false,
+            termination_log: None,
+        }
+    }
+}
+
+impl Config {
+    /// A config from pidone's options as the binary takes them, without a
+    /// command (for [`crate::init_self`]); variables are not read.
+    ///
+    /// ```
+    /// let config = pidone::Config::from_options(["--grace", "2s", "-r", "TERM:QUIT"])?;
+    /// assert_eq!(config.grace, std::time::Duration::from_secs(2));
+    /// assert!(pidone::Config::from_options(["--grace", "soon"]).is_err());
+    /// # Ok::<(), pidone::UsageError>(())
+    /// ```
+    pub fn from_options<S: Into<OsString>>(
+        options: impl IntoIterator<Item = S>,
+    ) -> Result<Config, UsageError> {
+        let mut args = vec![OsString::from("pidone")];
+        args.extend(options.into_iter().map(Into::into));
+        args.extend(["--".into(), "-".into()]);
+        match parse(args, |_| None)? {
+            Parsed::Run(mut config) if config.command.len() == 1 => {
+                config.command.clear();
+                Ok(*config)
+            }
+            _ => Err(UsageError(
+                "not options for a config: a command or --help, --version or --license".to_owned(),
+            )),
         }
     }
 }
@@ -92,9 +134,8 @@ impl Default for Config {
 /// the main child time of its own to stop first.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
-/// Where Kubernetes looks for a container's termination message unless its
-/// `terminationMessagePath` says otherwise.
-pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
+pub(crate) const NO_COMMAND: &str =
+    "no command given (usage: pidone [OPTIONS] [--] COMMAND [ARG]...; see 'pidone --help')";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -105,21 +146,39 @@ pub enum Parsed {
     Print(String),
 }
 
-const VERSION_LINE: &str = concat!(
-    "pidone version ",
-    env!("CARGO_PKG_VERSION"),
-    " - git.",
-    env!("PIDONE_GIT_COMMIT"),
-    "\n"
-);
+/// Every variable pidone reads, as the table names them.
+pub fn variables() -> impl Iterator<Item = &'static str> {
+    OPTIONS
+        .iter()
+        .flat_map(|o| o.variable.into_iter().chain(o.peers.iter().map(|p| p.0)))
+}
 
-const LICENSE: &str = include_str!("../../LICENSE");
+/// The variables pidone reads, picked out of `environment` (`NAME=value`
+/// entries) in one pass, not a scan of it per variable.
+pub(crate) fn lookup<'a>(
+    environment: impl Iterator<Item = &'a std::ffi::CStr>,
+) -> impl Fn(&str) -> Option<OsString> + 'a {
+    let ours: Vec<(&[u8], &[u8])> = environment
+        .filter_map(|entry| {
+            let entry = entry.to_bytes();
+            let eq = entry.iter().position(|&b| b == b'=')?;
+            let (name, value) = (&entry[..eq], &entry[eq + 1..]);
+            variables()
+                .any(|v| v.as_bytes() == name)
+                .then_some((name, value))
+        })
+        .collect();
+    move |name| {
+        let (_, value) = ours.iter().find(|(n, _)| *n == name.as_bytes())?;
+        Some(std::ffi::OsStr::from_bytes(value).to_os_string())
+    }
+}
 
 /// Reads `args` (with `argv[0]`) and the environment through `env`. Pure:
 /// no system call, nothing printed.
 ///
 /// ```
-/// use pidone::cli::{parse, Parsed};
+/// use pidone::{parse, Parsed};
 /// let args = ["pidone", "--grace", "2s", "--", "nginx", "-g", "daemon off;"];
 /// let vars = |name: &str| (name == "PIDONE_REWRITE").then(|| "TERM:QUIT".into());
 /// let Ok(Parsed::Run(config)) = parse(args.iter().map(Into::into).collect(), vars) else {
@@ -133,263 +192,83 @@ pub fn parse(
     args: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Parsed, UsageError> {
-    let raw = match plain_command(&args) {
-        Some(command) => Raw {
-            command,
-            ..Raw::default()
-        },
-        None => read_options(args)?,
+    if let Some(command) = plain_command(&args) {
+        return configure(command, None, &env);
+    }
+    let matches = match command().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            return Ok(Parsed::Print(e.to_string()))
+        }
+        Err(e) => {
+            // clap's own complaint (unknown option, missing value): its first line.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid command line");
+            let first = printable(first.strip_prefix("error: ").unwrap_or(first));
+            return Err(UsageError(format!("{first} (see 'pidone --help')")));
+        }
     };
-    if raw.version {
-        return Ok(Parsed::Print(VERSION_LINE.to_owned()));
+    for o in OPTIONS {
+        if let (Kind::Print(text), Some(_)) = (o.kind, o.flag(&matches)) {
+            return Ok(Parsed::Print(text.to_owned()));
+        }
     }
-    if raw.license {
-        return Ok(Parsed::Print(LICENSE.to_owned()));
-    }
-    configure(raw, &Env(&env))
+    let command = matches.get_many::<OsString>(COMMAND);
+    let command = command.map(|v| v.cloned().collect()).unwrap_or_default();
+    configure(command, Some(&matches), &env)
 }
 
 /// The command, when the line holds no option at all: `pidone -- CMD...`
 /// (how Docker and podman start their init) or `pidone CMD...`. clap would
 /// read it the same way; skipping it saves its setup on every start.
 fn plain_command(args: &[OsString]) -> Option<Vec<OsString>> {
-    let first = args.get(1)?;
-    if first == "--" {
-        return Some(args.get(2..).unwrap_or_default().to_vec());
-    }
-    (!first.as_encoded_bytes().starts_with(b"-")).then(|| args[1..].to_vec())
+    let start = if args.get(1)? == "--" { 2 } else { 1 };
+    (start == 2 || !args[1].as_encoded_bytes().starts_with(b"-")).then(|| args[start..].to_vec())
 }
 
-/// The options, through clap (the first stage).
-fn read_options(args: Vec<OsString>) -> Result<Raw, UsageError> {
-    let matches = match command().try_get_matches_from(args) {
-        Ok(m) => m,
-        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
-            return Ok(Raw {
-                help: Some(e.to_string()),
-                ..Raw::default()
-            });
-        }
-        Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid command line");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            return Err(UsageError::Syntax(first.to_owned()));
-        }
-    };
-    Ok(Raw::from_matches(&matches))
-}
-
-/// The second stage: the raw options, with the environment filling what
-/// they leave unset, read and checked.
-fn configure(raw: Raw, env: &Env) -> Result<Parsed, UsageError> {
-    if let Some(help) = raw.help {
-        return Ok(Parsed::Print(help));
-    }
-    let pause = first(&[
-        &|| Ok(raw.pause.then_some((true, Origin::Flag("-P")))),
-        &|| {
-            Ok(env
-                .boolean("PIDONE_PAUSE")?
-                .map(|on| (on, Origin::Variable("PIDONE_PAUSE"))))
-        },
-    ])?;
-    match (pause, raw.command.first()) {
-        (Some((true, by)), Some(command)) => {
-            return Err(UsageError::PauseWithCommand {
-                by,
-                command: command.to_string_lossy().into_owned(),
-            })
-        }
-        (None | Some((false, _)), None) => return Err(UsageError::NoCommand),
-        _ => {}
-    }
-    let defaults = Config::default();
-    Ok(Parsed::Run(Box::new(Config {
-        forward: forward(&raw, env)?,
-        rewrite: rewrite(&raw, env)?,
-        subreaper: first(&[
-            &|| Ok(raw.subreaper.then_some(true)),
-            &|| env.boolean("PIDONE_SUBREAPER"),
-            &|| Ok(env.is_set("TINI_SUBREAPER").then_some(true)),
-        ])?
-        .unwrap_or(false),
-        parent_death_signal: first(&[
-            &|| {
-                flag_value(
-                    "--parent-death-signal",
-                    &raw.parent_death_signal,
-                    values::death_signal,
-                )
-            },
-            &|| variable_value(env, "PIDONE_PARENT_DEATH_SIGNAL", values::death_signal),
-        ])?,
-        success_codes: list(
-            &raw.success_exit,
-            env,
-            "--success-exit",
-            "PIDONE_SUCCESS_EXIT",
-        )?
-        .map(|(origin, items)| each(origin, &items, values::exit_code))
-        .transpose()?
-        .unwrap_or_default(),
-        warn_orphans: first(&[&|| Ok(raw.warn_orphans.then_some(true)), &|| {
-            env.boolean("PIDONE_WARN_ORPHANS")
-        }])?
-        .unwrap_or(false),
-        verbosity: verbosity(&raw, env)?,
-        log_spec: variable_value(env, "PIDONE_LOG", values::log_spec)?,
-        grace: first(&[
-            &|| flag_value("--grace", &raw.grace, values::duration),
-            &|| variable_value(env, "PIDONE_GRACE", values::duration),
-        ])?
-        .unwrap_or(defaults.grace),
-        pause: pause.is_some_and(|(on, _)| on),
-        drain: !first(&[&|| Ok(raw.no_drain.then_some(true)), &|| {
-            env.boolean("PIDONE_NO_DRAIN")
-        }])?
-        .unwrap_or(false),
-        termination_log: first(&[
-            &|| {
-                flag_value(
-                    "--termination-log",
-                    &raw.termination_log,
-                    values::absolute_path,
-                )
-            },
-            &|| variable_value(env, "PIDONE_TERMINATION_LOG", values::absolute_path),
-        ])?,
-        command: raw.command,
-        ..Config::default()
-    })))
-}
-
-/// A setting's source: `Ok(Some(value))` when it sets the option.
-type Source<'a, T> = &'a dyn Fn() -> Result<Option<T>, UsageError>;
-
-/// The one precedence rule: the first source that sets the option wins; the
-/// ones after it are not even read (a flag hides a bad variable).
-fn first<T>(sources: &[Source<T>]) -> Result<Option<T>, UsageError> {
-    for source in sources {
-        if let Some(value) = source()? {
-            return Ok(Some(value));
-        }
-    }
-    Ok(None)
-}
-
-fn flag_value<T>(
-    flag: &'static str,
-    text: &Option<String>,
-    read: fn(&str) -> Result<T, ValueError>,
-) -> Result<Option<T>, UsageError> {
-    text.as_deref()
-        .map(|t| read(t).map_err(|error| value_error(Origin::Flag(flag), error)))
-        .transpose()
-}
-
-fn variable_value<T>(
+/// The second stage: each option from the first source that sets it, read
+/// and set; then the command checked against pause mode.
+fn configure(
+    command: Vec<OsString>,
+    flags: Option<&ArgMatches>,
     env: &Env,
-    name: &'static str,
-    read: fn(&str) -> Result<T, ValueError>,
-) -> Result<Option<T>, UsageError> {
-    env.value(name)?
-        .map(|t| read(&t).map_err(|error| value_error(Origin::Variable(name), error)))
-        .transpose()
-}
-
-fn value_error(origin: Origin, error: ValueError) -> UsageError {
-    UsageError::Value { origin, error }
-}
-
-/// A repeatable option's values, or else its variable's, split on commas
-/// and whitespace, with where they came from.
-fn list(
-    flags: &[String],
-    env: &Env,
-    flag: &'static str,
-    name: &'static str,
-) -> Result<Option<(Origin, Vec<String>)>, UsageError> {
-    if !flags.is_empty() {
-        return Ok(Some((Origin::Flag(flag), flags.to_vec())));
-    }
-    Ok(env.text(name)?.map(|v| {
-        let items = v
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        (Origin::Variable(name), items)
-    }))
-}
-
-fn each<T>(
-    origin: Origin,
-    items: &[String],
-    read: fn(&str) -> Result<T, ValueError>,
-) -> Result<Vec<T>, UsageError> {
-    items
-        .iter()
-        .map(|item| read(item).map_err(|error| value_error(origin, error)))
-        .collect()
-}
-
-/// Flags first (`--forward`, `-c`, `-g`), then pidone's variables, then
-/// dumb-init's: it runs the child in a session of its own unless
-/// DUMB_INIT_SETSID is exactly "0", and without one signals the child alone.
-/// (tini's TINI_KILL_PROCESS_GROUP asks for the group: the default anyway.)
-fn forward(raw: &Raw, env: &Env) -> Result<Target, UsageError> {
-    let target = first(&[
-        &|| flag_value("--forward", &raw.forward, values::target),
-        &|| Ok(raw.single_child.then_some(Target::Child)),
-        &|| Ok(raw.group.then_some(Target::Group)),
-        &|| variable_value(env, "PIDONE_FORWARD", values::target),
-        &|| {
-            let single = env.boolean("PIDONE_SINGLE_CHILD")?;
-            Ok(single.map(|on| if on { Target::Child } else { Target::Group }))
-        },
-        &|| Ok(env.equals("DUMB_INIT_SETSID", "0").then_some(Target::Child)),
-    ])?;
-    Ok(target.unwrap_or(Target::Group))
-}
-
-fn rewrite(raw: &Raw, env: &Env) -> Result<Rewrite, UsageError> {
-    let mut map = Rewrite::default();
-    if let Some((origin, specs)) = list(&raw.rewrite, env, "--rewrite", "PIDONE_REWRITE")? {
-        for spec in specs {
-            map.add(&spec)
-                .map_err(|e| value_error(origin, ValueError::Rewrite(e)))?;
+) -> Result<Parsed, UsageError> {
+    let mut config = Config::default();
+    let mut paused_by = None;
+    for rows in OPTIONS.chunk_by(|_, next| matches!(next.kind, Kind::Shorthand(_))) {
+        // The one precedence rule, for an option and its shorthands: flags,
+        // then pidone's variables, then the peers'. The first source that
+        // sets the option wins, with the variable it was (None for a flag);
+        // the ones after it are not even read (a flag hides a bad variable).
+        let flag = |o| Ok(flags.and_then(|m| Opt::flag(o, m)).map(|g| (o, None, g)));
+        let own = |o: &'static Opt| Ok(o.own(env)?.map(|g| (o, o.variable, g)));
+        let peers = |o: &'static Opt| {
+            let read = move |&(name, rule)| Ok(peer(env, name, rule).map(|g| (o, Some(name), g)));
+            o.peers.iter().map(read)
+        };
+        let sources = rows.iter().map(flag).chain(rows.iter().map(own));
+        let mut sources = sources.chain(rows.iter().flat_map(peers));
+        let Some((row, variable, given)) = sources.find_map(Result::transpose).transpose()? else {
+            continue;
+        };
+        let origin = variable.or(row.long()).unwrap_or_default();
+        row.apply(&mut config, given)
+            .map_err(|error| UsageError(format!("{origin}: {error}")))?;
+        // Only pause mode's own row sets `pause`: the row that turned it on
+        // is the one a command conflicts with.
+        if config.pause && paused_by.is_none() {
+            paused_by = variable.or(row.names().next());
         }
     }
-    Ok(map)
-}
-
-/// `-v` counts; PIDONE_VERBOSE is a number; tini counts from 1 (its
-/// default, warnings) where pidone counts from 0; dumb-init's debug is on
-/// for exactly "1".
-fn verbosity(raw: &Raw, env: &Env) -> Result<u8, UsageError> {
-    let level = first(&[
-        &|| Ok((raw.verbose > 0).then_some(raw.verbose)),
-        &|| match env.text("PIDONE_VERBOSE")? {
-            None => Ok(None),
-            Some(v) if v.is_empty() => Ok(Some(0)),
-            Some(v) => v
-                .trim()
-                .parse::<u8>()
-                .map(Some)
-                .map_err(|_| UsageError::NotNumber {
-                    name: "PIDONE_VERBOSE",
-                    value: v,
-                }),
-        },
-        &|| {
-            Ok(env
-                .atoi("TINI_VERBOSITY")
-                .map(|n| (n - 1).clamp(0, 255) as u8))
-        },
-        &|| Ok(env.equals("DUMB_INIT_DEBUG", "1").then_some(2)),
-    ])?;
-    Ok(level.unwrap_or(0))
+    match (paused_by, command.first()) {
+        (Some(by), Some(command)) => {
+            let command = printable(&command.to_string_lossy());
+            let line = format!("{by} (pause mode) runs no command, but '{command}' was given");
+            Err(UsageError(line))
+        }
+        (None, None) => Err(UsageError(NO_COMMAND.to_owned())),
+        _ => Ok(Parsed::Run(Box::new(Config { command, ..config }))),
+    }
 }
 
 #[cfg(test)]

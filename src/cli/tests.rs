@@ -289,15 +289,22 @@ fn grace_from_flag_or_variable() {
     assert!(error(&["--grace", "5x", "x"], &[]).starts_with("--grace: invalid duration '5x'"));
 }
 
+/// The README documents every option of the table by each of its flags and
+/// variables, in backticks (`-s`, `--rewrite FROM:TO`, `TINI_SUBREAPER`).
 #[test]
-fn every_variable_is_in_the_readme() {
+fn every_flag_and_variable_is_in_the_readme() {
     let readme = include_str!("../../README.md");
-    for var in VARIABLES {
-        assert!(
-            readme.contains(&format!("`{}`", var.name)),
-            "README does not document {}",
-            var.name
-        );
+    for option in OPTIONS {
+        let variables = option
+            .variable
+            .into_iter()
+            .chain(option.peers.iter().map(|p| p.0));
+        for name in option.names().chain(variables) {
+            assert!(
+                readme.contains(&format!("`{name}`")) || readme.contains(&format!("`{name} ")),
+                "README does not document {name}"
+            );
+        }
     }
 }
 
@@ -314,11 +321,87 @@ fn a_line_without_options_reads_as_clap_reads_it() {
     ] {
         let args: Vec<OsString> = line.iter().map(OsString::from).collect();
         let fast = plain_command(&args).expect("no option, so the fast path");
-        let slow = read_options(args).map(|raw| raw.command);
-        assert_eq!(Ok(fast), slow, "{line:?}");
+        let matches = command().try_get_matches_from(args).unwrap();
+        let slow: Vec<OsString> = matches
+            .get_many::<OsString>(COMMAND)
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default();
+        assert_eq!(fast, slow, "{line:?}");
     }
     for line in [&["pidone"][..], &["pidone", "-v", "x"], &["pidone", "-"]] {
         let args: Vec<OsString> = line.iter().map(OsString::from).collect();
         assert_eq!(plain_command(&args), None, "{line:?}");
     }
+}
+
+#[test]
+fn out_of_range_numbers_say_so() {
+    let e = error(&["x"], &[("PIDONE_VERBOSE", "256")]);
+    assert_eq!(e, "PIDONE_VERBOSE='256' is out of range 0-255");
+    let e = error(&["-e", "4294967296", "x"], &[]);
+    assert_eq!(
+        e,
+        "--success-exit: invalid exit code '4294967296': out of range 0-255"
+    );
+    let e = error(&["x"], &[("PIDONE_VERBOSE", "lots")]);
+    assert_eq!(e, "PIDONE_VERBOSE='lots' is not a number 0-255");
+}
+
+/// Each option's rows are read by the table: a peer's variable, read by its
+/// rule, does what the option's flag does.
+#[test]
+fn peers_variables_read_by_their_rules() {
+    assert!(config(&["x"], &[("TINI_SUBREAPER", "")]).subreaper);
+    assert_eq!(config(&["x"], &[("DUMB_INIT_DEBUG", "1")]).verbosity, 2);
+    assert_eq!(config(&["x"], &[("TINI_VERBOSITY", "-5")]).verbosity, 0);
+    assert_eq!(config(&["x"], &[("TINI_VERBOSITY", "+4")]).verbosity, 3);
+    assert_eq!(
+        config(&["x"], &[("TINI_VERBOSITY", "99999")]).verbosity,
+        255
+    );
+    // pidone's own variable beats the peers', even when it says off.
+    assert_eq!(
+        config(&["x"], &[("PIDONE_VERBOSE", ""), ("DUMB_INIT_DEBUG", "1")]).verbosity,
+        0
+    );
+}
+
+#[test]
+fn user_is_checked_here_and_resolved_at_start() {
+    assert_eq!(
+        config(&["--user", "app:44", "id"], &[]).user.as_deref(),
+        Some("app:44")
+    );
+    let c = config(
+        &["id"],
+        &[("PIDONE_USER", "1000"), ("PIDONE_NO_NEW_PRIVS", "1")],
+    );
+    assert_eq!((c.user.as_deref(), c.no_new_privs), (Some("1000"), true));
+    let c = config(
+        &["--user", "0", "--no-new-privs", "id"],
+        &[("PIDONE_USER", "a:b:c")],
+    );
+    assert_eq!((c.user.as_deref(), c.no_new_privs), (Some("0"), true));
+    assert_eq!(config(&["id"], &[("PIDONE_USER", "")]).user, None);
+    let e = error(&["--user", "a:b:c", "id"], &[]);
+    assert!(e.starts_with("--user: 'a:b:c': not USER[:GROUP]"), "{e}");
+    let e = error(&["id"], &[("PIDONE_USER", ":")]);
+    assert!(e.starts_with("PIDONE_USER: ':': not USER[:GROUP]"), "{e}");
+}
+
+#[test]
+fn termination_log_takes_its_path_after_an_equals_sign_only() {
+    let path = |args: &[&str], vars| config(args, vars).termination_log;
+    let default = Some("/dev/termination-log".into());
+    assert_eq!(path(&["--termination-log", "x"], &[]), default);
+    assert_eq!(config(&["--termination-log", "x"], &[]).command, ["x"]);
+    let mine = Some("/run/why".into());
+    assert_eq!(path(&["--termination-log=/run/why", "x"], &[]), mine);
+    assert_eq!(
+        path(&["x"], &[("PIDONE_TERMINATION_LOG", "/run/why")]),
+        mine
+    );
+    assert_eq!(path(&["x"], &[]), None);
+    let e = error(&["--termination-log=log", "x"], &[]);
+    assert_eq!(e, "--termination-log: 'log' is not an absolute path");
 }

@@ -1,154 +1,83 @@
 //! Reading option values: durations, exit codes, forward targets, signals,
-//! log filters. Each parser takes the text as given and says exactly what
-//! is wrong with it.
+//! log filters, and pidone's own booleans and numbers. Each parser takes the
+//! text as given and says exactly what is wrong with it, showing the text
+//! (escaped: a newline never breaks the one line of a usage error).
 
-use std::fmt;
 use std::time::Duration;
 
-use crate::signals::{self, printable, BadRewrite, UnknownSignal};
+use crate::signals::{self, printable};
 use crate::targets::Target;
 
-/// A value that does not read as what its option takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ValueError {
-    /// `--grace`: not a duration.
-    Duration {
-        /// The value as given.
-        text: String,
-        /// What is wrong with it.
-        why: DurationProblem,
-    },
-    /// `--success-exit`: not an exit code.
-    ExitCode {
-        /// The value as given.
-        text: String,
-        /// A number, but not 0 to 255.
-        out_of_range: bool,
-    },
-    /// `--forward`: not group, child or all.
-    Target {
-        /// The value as given.
-        text: String,
-    },
-    /// Not a signal.
-    Signal(UnknownSignal),
-    /// SIGKILL or SIGSTOP as the parent death signal.
-    DeathSignal(i32),
-    /// `--rewrite`: not a `FROM:TO` pidone can use.
-    Rewrite(BadRewrite),
-    /// `PIDONE_LOG`: not an env_logger filter.
-    LogSpec {
-        /// The filter as given.
-        spec: String,
-        /// env_filter's complaint.
-        why: String,
-    },
-    /// `--termination-log`: not an absolute path.
-    Path {
-        /// The value as given.
-        text: String,
-    },
-}
-
-/// What is wrong with a duration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DurationProblem {
-    /// No digits first.
-    NoNumber,
-    /// More digits than a number holds.
-    TooLarge,
-    /// Not ms, s, m, h or nothing.
-    UnknownUnit,
-    /// pidone waits a year at most.
-    LongerThanAYear,
-}
-
-impl fmt::Display for ValueError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ValueError::Duration { text, why } => {
-                write!(f, "invalid duration '{}': ", printable(text))?;
-                match why {
-                    DurationProblem::NoNumber => {
-                        f.write_str("expected a number and a unit (500ms, 3s, 1m)")
-                    }
-                    DurationProblem::TooLarge => f.write_str("number too large"),
-                    DurationProblem::UnknownUnit => {
-                        let unit = text.trim().trim_start_matches(|c: char| c.is_ascii_digit());
-                        write!(f, "unknown unit '{}' (use ms, s, m or h)", printable(unit))
-                    }
-                    DurationProblem::LongerThanAYear => f.write_str("longer than a year"),
-                }
-            }
-            ValueError::ExitCode { text, out_of_range } => write!(
-                f,
-                "invalid exit code '{}': {}",
-                printable(text),
-                if *out_of_range {
-                    "out of range 0-255"
-                } else {
-                    "not a number 0-255"
-                }
-            ),
-            ValueError::Target { text } => write!(
-                f,
-                "unknown target '{}' (expected group, child or all)",
-                printable(text)
-            ),
-            ValueError::Signal(e) => e.fmt(f),
-            ValueError::DeathSignal(signo) => write!(
-                f,
-                "{} cannot be the parent death signal: pidone could not act on it and forward it",
-                signals::name(*signo)
-            ),
-            ValueError::Rewrite(e) => e.fmt(f),
-            ValueError::LogSpec { spec, why } => {
-                write!(f, "'{}': {why}", printable(spec))
-            }
-            ValueError::Path { text } => {
-                write!(f, "'{}' is not an absolute path", printable(text))
-            }
-        }
-    }
-}
-
-impl std::error::Error for ValueError {}
+/// Why a value does not read as what its option takes, in words that show
+/// the value.
+pub type ValueError = String;
 
 /// `500ms`, `3s`, `1m`, `1h`, or a bare number of seconds; at most a year.
 pub fn duration(text: &str) -> Result<Duration, ValueError> {
-    let bad = |why| ValueError::Duration {
-        text: text.to_owned(),
-        why,
-    };
+    let bad = |why: &str| format!("invalid duration '{}': {why}", printable(text));
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     if digits.is_empty() {
-        return Err(bad(DurationProblem::NoNumber));
+        return Err(bad("expected a number and a unit (500ms, 3s, 1m)"));
     }
-    let n: u64 = digits.parse().map_err(|_| bad(DurationProblem::TooLarge))?;
-    let millis_per = match unit {
+    let n: u64 = digits.parse().map_err(|_| bad("number too large"))?;
+    let millis = match unit {
         "ms" => 1,
         "" | "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
-        _ => return Err(bad(DurationProblem::UnknownUnit)),
+        _ => {
+            return Err(bad(&format!(
+                "unknown unit '{}' (use ms, s, m or h)",
+                printable(unit)
+            )))
+        }
     };
-    n.checked_mul(millis_per)
+    n.checked_mul(millis)
         .filter(|&ms| ms <= 365 * 24 * 3_600_000)
         .map(Duration::from_millis)
-        .ok_or_else(|| bad(DurationProblem::LongerThanAYear))
+        .ok_or_else(|| bad("longer than a year"))
+}
+
+/// A number 0 to 255 (blanks around it and a `+` allowed), or what it is
+/// not: a number, or one in that range.
+pub fn byte(text: &str) -> Result<u8, &'static str> {
+    let t = text.trim();
+    let digits = t.strip_prefix('+').unwrap_or(t);
+    t.parse()
+        .map_err(|_| match digits.bytes().all(|b| b.is_ascii_digit()) {
+            true if !digits.is_empty() => "out of range 0-255",
+            _ => "not a number 0-255",
+        })
+}
+
+/// pidone's own boolean variables: `1`, `true`, `yes`, `on`, or `0`,
+/// `false`, `no`, `off`, empty; in any case.
+pub fn boolean(text: &str) -> Result<bool, &'static str> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("not a boolean (use 1 or 0, true or false, yes or no, on or off)"),
+    }
+}
+
+/// `USER[:GROUP]`, checked here; names are resolved when the command starts.
+pub fn user(text: &str) -> Result<String, ValueError> {
+    crate::user::parse(text).map_err(|e| format!("'{}': {e}", printable(text)))?;
+    Ok(text.to_owned())
 }
 
 /// An exit code, 0 to 255.
 pub fn exit_code(text: &str) -> Result<u8, ValueError> {
-    let bad = |out_of_range| ValueError::ExitCode {
-        text: text.to_owned(),
-        out_of_range,
-    };
-    match text.trim().parse::<u32>() {
-        Ok(n) => u8::try_from(n).map_err(|_| bad(true)),
-        Err(_) => Err(bad(false)),
+    byte(text).map_err(|why| format!("invalid exit code '{}': {why}", printable(text)))
+}
+
+/// An absolute path: pidone works in `/`, so a relative one would not mean
+/// what it meant where pidone was started.
+pub fn absolute_path(text: &str) -> Result<std::path::PathBuf, ValueError> {
+    match text.starts_with('/') {
+        true => Ok(text.into()),
+        false => Err(format!("'{}' is not an absolute path", printable(text))),
     }
 }
 
@@ -158,47 +87,33 @@ pub fn target(text: &str) -> Result<Target, ValueError> {
         "group" => Ok(Target::Group),
         "child" => Ok(Target::Child),
         "all" => Ok(Target::All),
-        _ => Err(ValueError::Target {
-            text: text.to_owned(),
-        }),
+        _ => Err(format!(
+            "unknown target '{}' (expected group, child or all)",
+            printable(text)
+        )),
     }
-}
-
-/// A signal, as `signals::parse` reads one.
-pub fn signal(text: &str) -> Result<i32, ValueError> {
-    signals::parse(text).map_err(ValueError::Signal)
 }
 
 /// `-p`: a signal pidone can be sent and can act on. SIGKILL would kill
 /// pidone and orphan the child; SIGSTOP would freeze it.
 pub fn death_signal(text: &str) -> Result<i32, ValueError> {
-    match signal(text)? {
-        signo @ (libc::SIGKILL | libc::SIGSTOP) => Err(ValueError::DeathSignal(signo)),
-        signo => Ok(signo),
+    let signo = signals::parse(text).map_err(|e| e.to_string())?;
+    if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+        let name = signals::name(signo);
+        return Err(format!(
+            "{name} cannot be the parent death signal: pidone could not act on it and forward it"
+        ));
     }
-}
-
-/// An absolute path: pidone works in `/`, so a relative one would not mean
-/// what it meant where pidone was started.
-pub fn absolute_path(text: &str) -> Result<std::path::PathBuf, ValueError> {
-    if !text.starts_with('/') {
-        return Err(ValueError::Path {
-            text: text.to_owned(),
-        });
-    }
-    Ok(text.into())
+    Ok(signo)
 }
 
 /// An env_logger filter (`PIDONE_LOG`), checked here so that a bad one is a
 /// usage error like any other bad value, never a warning env_logger prints.
 pub fn log_spec(spec: &str) -> Result<String, ValueError> {
-    env_filter::Builder::new()
-        .try_parse(spec)
-        .map_err(|e| ValueError::LogSpec {
-            spec: spec.to_owned(),
-            why: e.to_string(),
-        })?;
-    Ok(spec.to_owned())
+    match env_filter::Builder::new().try_parse(spec) {
+        Ok(_) => Ok(spec.to_owned()),
+        Err(e) => Err(format!("'{}': {e}", printable(spec))),
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +152,7 @@ mod tests {
         assert_eq!(exit_code(" 0 "), Ok(0));
         for (bad, why) in [
             ("256", "out of range"),
+            ("4294967296", "out of range"),
             ("x", "not a number"),
             ("-1", "not a number"),
         ] {

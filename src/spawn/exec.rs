@@ -6,16 +6,23 @@
 //! program, only enters its group and restores its signals).
 #![allow(unsafe_code)]
 
-use std::ffi::{CString, OsString};
+use std::ffi::CString;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 
 use super::{SpawnError, CWD_FAILED};
+use crate::cli::Config;
 use crate::jobctl::Terminal;
 use crate::signals::Blocked;
 use crate::sys;
+use crate::user::{self, Identity};
+
+/// The calls that make the child the user and keep it from gaining
+/// privileges, in the order made; call k failing is reported as the index
+/// `-2 - k`.
+pub(super) const CALLS: [&str; 4] = ["setgroups", "setgid", "setuid", "PR_SET_NO_NEW_PRIVS"];
 
 /// The PATH searched when none is set, as Docker sets it.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -40,10 +47,15 @@ pub(super) struct Plan {
     /// The caller's working directory (O_PATH), for the child to go back to.
     pub(super) cwd: Option<RawFd>,
     blocked: Blocked,
+    /// Who the command runs as (`--user`); `env_ptrs` points to its
+    /// `HOME=` string, if any, instead of pidone's HOME.
+    user: Option<Identity>,
+    no_new_privs: bool,
 }
 
 impl Plan {
-    pub(super) fn new(command: &[OsString], blocked: Blocked) -> Result<Plan, SpawnError> {
+    pub(super) fn new(config: &Config, blocked: Blocked) -> Result<Plan, SpawnError> {
+        let command = &config.command;
         let cstring = |bytes: &[u8], what| CString::new(bytes).map_err(|_| SpawnError::Nul(what));
         let argv = command
             .iter()
@@ -67,18 +79,9 @@ impl Plan {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
-        // The environment goes to the child as it is, pointers and all; only
-        // a LISTEN_PID naming pidone is pointed elsewhere, in the child.
-        let mine = format!("LISTEN_PID={}", std::process::id());
-        let mut listen_pid = None;
-        let mut env_ptrs = Vec::new();
-        for (i, entry) in sys::environment().enumerate() {
-            if entry.to_bytes() == mine.as_bytes() {
-                listen_pid = Some(i);
-            }
-            env_ptrs.push(entry.as_ptr());
-        }
-        env_ptrs.push(std::ptr::null());
+        let user = config.user.as_deref().map(user::resolve).transpose();
+        let user = user.map_err(|e| SpawnError::user(config, e))?;
+        let (env_ptrs, listen_pid) = environment(user.as_ref().and_then(|u| u.home.as_ref()));
         let argv_ptrs = null_terminated(&argv);
         let mut sh_argv = vec![c"/bin/sh".as_ptr(), std::ptr::null()];
         sh_argv.extend(argv.iter().skip(1).map(|a| a.as_ptr()));
@@ -94,8 +97,31 @@ impl Plan {
             terminal: Terminal::now(),
             cwd: None,
             blocked,
+            user,
+            no_new_privs: config.no_new_privs,
         })
     }
+}
+
+/// The environment goes to the child as it is, pointers and all; only a
+/// LISTEN_PID naming pidone is pointed elsewhere, in the child (its index
+/// is returned), and HOME is `home` when `--user` found an entry (as gosu
+/// sets it).
+fn environment(home: Option<&CString>) -> (Vec<*const libc::c_char>, Option<usize>) {
+    let mine = format!("LISTEN_PID={}", std::process::id());
+    let mut listen_pid = None;
+    let mut env_ptrs = Vec::new();
+    for entry in sys::environment() {
+        if entry.to_bytes() == mine.as_bytes() {
+            listen_pid = Some(env_ptrs.len());
+        }
+        if home.is_none() || !entry.to_bytes().starts_with(b"HOME=") {
+            env_ptrs.push(entry.as_ptr());
+        }
+    }
+    env_ptrs.extend(home.map(|h| h.as_ptr()));
+    env_ptrs.push(std::ptr::null());
+    (env_ptrs, listen_pid)
 }
 
 fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
@@ -130,6 +156,24 @@ pub(super) unsafe fn exec_child(plan: &mut Plan, report: RawFd) -> ! {
         if unsafe { libc::fchdir(cwd) } != 0 {
             // SAFETY: the report is written to a live pipe; we then _exit.
             unsafe { fail(report, Errno::last_raw(), CWD_FAILED) }
+        }
+    }
+    // In CALLS' order: after setuid, setgroups and setgid are refused.
+    for k in 0..CALLS.len() as i32 {
+        // SAFETY: setgroups, setgid, setuid and prctl on data built before
+        // the fork: async-signal-safe, nothing allocated.
+        let rc = unsafe {
+            match (k, &plan.user) {
+                (0, Some(u)) => libc::setgroups(u.groups.len(), u.groups.as_ptr()),
+                (1, Some(u)) => libc::setgid(u.gid),
+                (2, Some(u)) => libc::setuid(u.uid),
+                (3, _) if plan.no_new_privs => libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
+                _ => 0,
+            }
+        };
+        if rc != 0 {
+            // SAFETY: as below.
+            unsafe { fail(report, Errno::last_raw(), -2 - k) }
         }
     }
 

@@ -22,12 +22,14 @@ use nix::unistd::{self, ForkResult};
 
 mod exec;
 
-use exec::{exec_child, restore_signals, Plan};
+use exec::{exec_child, restore_signals, Plan, CALLS};
 
+use crate::cli::Config;
 use crate::jobctl::Terminal;
 use crate::signals::{printable, Blocked};
 use crate::sys;
 use crate::targets::Process;
+use crate::user::UserError;
 
 /// What the child reports instead of an index into the candidates when it
 /// could not go back to the caller's working directory.
@@ -58,6 +60,17 @@ pub enum SpawnError {
         /// Why fchdir(2) failed.
         errno: Errno,
     },
+    /// The command cannot run as `--user` says (exit code 2, before the
+    /// fork), or the child's setgroups, setgid, setuid or prctl failed
+    /// (125, reported over the pipe).
+    User {
+        /// The command, escaped for one line.
+        command: String,
+        /// The `--user` spec, if one was given.
+        user: Option<String>,
+        /// What went wrong.
+        error: UserError,
+    },
     /// exec failed in the child; `errno` came back over the pipe.
     Exec {
         /// The command, escaped for one line.
@@ -85,6 +98,10 @@ impl fmt::Display for SpawnError {
                 "cannot run '{command}': cannot return to the working directory: {}",
                 errno.desc()
             ),
+            SpawnError::User { command, user, error } => {
+                let who = user.as_deref().map(|u| format!(" as user '{}'", printable(u)));
+                write!(f, "cannot run '{command}'{}: {error}", who.unwrap_or_default())
+            }
             SpawnError::Exec {
                 command,
                 path: Some(path),
@@ -101,16 +118,28 @@ impl std::error::Error for SpawnError {}
 
 impl SpawnError {
     /// 127 when the command was not found, 126 when it was found but could
-    /// not run, as shells and Docker report them; 125 when pidone itself
-    /// failed.
+    /// not run, as shells and Docker report them; 2 for a `--user` that
+    /// cannot be resolved (bad input); 125 when pidone itself failed.
     pub fn exit_code(&self) -> u8 {
         match self {
+            SpawnError::User { error, .. } if !matches!(error, UserError::Refused(..)) => 2,
             SpawnError::Exec {
                 errno: Errno::ENOENT,
                 ..
             } => 127,
             SpawnError::Exec { .. } => 126,
             _ => 125,
+        }
+    }
+
+    /// Running the command as `config.user` (or without new privileges)
+    /// failed.
+    fn user(config: &Config, error: UserError) -> SpawnError {
+        let (command, user) = (shown(&config.command), config.user.clone());
+        SpawnError::User {
+            command,
+            user,
+            error,
         }
     }
 }
@@ -120,8 +149,8 @@ impl SpawnError {
 /// working directory pidone was started in. pidone itself is in `/` and
 /// holds none of its inherited descriptors afterwards (see
 /// [`release_inherited`]), whether or not the child could start.
-pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Started, SpawnError> {
-    let mut plan = Plan::new(command, blocked)?;
+pub(crate) fn spawn(config: &Config, blocked: Blocked) -> Result<Started, SpawnError> {
+    let mut plan = Plan::new(config, blocked)?;
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     plan.cwd = leave_cwd();
 
@@ -131,6 +160,8 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Started, S
     if let Some(cwd) = plan.cwd.take() {
         let _ = unistd::close(cwd);
     }
+    // Closed before release_inherited, which would close it by number.
+    drop(write_end);
     let child = match started {
         Ok(child) => child,
         Err(e) => {
@@ -138,7 +169,6 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Started, S
             return Err(SpawnError::Fork(e));
         }
     };
-    drop(write_end);
     let process = Process::own(child);
     release_inherited(&[read_end.as_raw_fd(), process.pidfd().unwrap_or(-1)]);
     match read_report(&read_end) {
@@ -150,22 +180,37 @@ pub(crate) fn spawn(command: &[OsString], blocked: Blocked) -> Result<Started, S
             // The child has _exit'ed (or is about to): collect it now so it
             // never shows up as a zombie or an orphan.
             let _ = sys::wait(child, 0);
-            let command = printable(&command[0].to_string_lossy());
-            if index == CWD_FAILED {
-                return Err(SpawnError::Cwd { command, errno });
-            }
-            let path = usize::try_from(index)
-                .ok()
-                .filter(|_| plan.searched && errno != Errno::ENOENT)
-                .and_then(|i| plan.candidates.get(i))
-                .map(|p| printable(&p.to_string_lossy()));
-            Err(SpawnError::Exec {
-                command,
-                path,
-                errno,
-            })
+            Err(failure(config, &plan, errno, index))
         }
     }
+}
+
+/// What the child reported, as an error: the step that failed (returning
+/// to the directory, becoming the user, exec of which candidate) and why.
+fn failure(config: &Config, plan: &Plan, errno: Errno, index: i32) -> SpawnError {
+    let command = shown(&config.command);
+    if index == CWD_FAILED {
+        return SpawnError::Cwd { command, errno };
+    }
+    if let Some(call) = usize::try_from(-2 - index).ok().and_then(|k| CALLS.get(k)) {
+        return SpawnError::user(config, UserError::Refused(call, errno));
+    }
+    let path = usize::try_from(index)
+        .ok()
+        .filter(|_| plan.searched && errno != Errno::ENOENT)
+        .and_then(|i| plan.candidates.get(i))
+        .map(|p| printable(&p.to_string_lossy()));
+    SpawnError::Exec {
+        command,
+        path,
+        errno,
+    }
+}
+
+/// The command's name as messages show it: escaped, on one line.
+fn shown(command: &[OsString]) -> String {
+    let name = command.first().map(|c| c.to_string_lossy());
+    printable(&name.unwrap_or_default())
 }
 
 /// Forks the child, which runs `exec_child` in its own copy of pidone's

@@ -666,3 +666,342 @@ pub fn skip_unless(available: bool, what: &str) -> bool {
     eprintln!("SKIPPED: {what} is missing (set PIDONE_E2E=require to make this a failure)");
     true
 }
+
+// ---------------------------------------------------------------------
+// Faults (tests/faults.rs): seccomp filters, strace, tagged processes.
+
+/// A system call a seccomp filter refuses (see [`refuse_syscalls`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Refuse {
+    /// Every call of syscall `nr` fails with `errno`.
+    Call { nr: libc::c_long, errno: i32 },
+    /// Calls of `nr` whose argument `arg` (0-based; its low 32 bits) is
+    /// `value` fail with `errno`: `kill(pid, SIGKILL)`, say.
+    Arg {
+        nr: libc::c_long,
+        arg: u32,
+        value: u32,
+        errno: i32,
+    },
+    /// Calls of `nr` whose argument `arg` has a bit of `mask` set fail with
+    /// `errno`: clone(2) with CLONE_PIDFD, say.
+    Flag {
+        nr: libc::c_long,
+        arg: u32,
+        mask: u32,
+        errno: i32,
+    },
+}
+
+/// The audit architecture of the seccomp filters [`refuse_syscalls`]
+/// writes: the test's own (the syscall numbers are `libc::SYS_*` of this
+/// build), or None where this file does not know it.
+pub fn seccomp_arch() -> Option<u32> {
+    if cfg!(all(target_arch = "x86_64", target_endian = "little")) {
+        Some(0xC000_003E) // AUDIT_ARCH_X86_64
+    } else if cfg!(all(target_arch = "aarch64", target_endian = "little")) {
+        Some(0xC000_00B7) // AUDIT_ARCH_AARCH64
+    } else {
+        None
+    }
+}
+
+/// The classic BPF program of a seccomp filter that answers `rules` with
+/// their errno and lets every other call through (and every call of
+/// another architecture, which these numbers do not describe).
+pub fn seccomp_program(rules: &[Refuse]) -> Vec<libc::sock_filter> {
+    const LD_ABS_W: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const ALLOW: u32 = 0x7fff_0000; // SECCOMP_RET_ALLOW
+    const ERRNO: u32 = 0x0005_0000; // SECCOMP_RET_ERRNO
+                                    // struct seccomp_data: nr at 0, arch at 4, args (u64 each) from 16;
+                                    // the low half of an argument comes first on a little-endian machine.
+    const NR: u32 = 0;
+    const ARCH: u32 = 4;
+    let arg_at = |arg: u32| 16 + 8 * arg;
+    let op = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let arch = seccomp_arch().expect("seccomp filters for this architecture");
+    let mut prog = vec![
+        op(LD_ABS_W, 0, 0, ARCH),
+        op(JEQ_K, 1, 0, arch),
+        op(RET_K, 0, 0, ALLOW),
+    ];
+    for rule in rules {
+        match *rule {
+            Refuse::Call { nr, errno } => prog.extend([
+                op(LD_ABS_W, 0, 0, NR),
+                op(JEQ_K, 0, 1, nr as u32),
+                op(RET_K, 0, 0, ERRNO | errno as u32),
+            ]),
+            Refuse::Arg {
+                nr,
+                arg,
+                value,
+                errno,
+            } => prog.extend([
+                op(LD_ABS_W, 0, 0, NR),
+                op(JEQ_K, 0, 3, nr as u32),
+                op(LD_ABS_W, 0, 0, arg_at(arg)),
+                op(JEQ_K, 0, 1, value),
+                op(RET_K, 0, 0, ERRNO | errno as u32),
+            ]),
+            Refuse::Flag {
+                nr,
+                arg,
+                mask,
+                errno,
+            } => prog.extend([
+                op(LD_ABS_W, 0, 0, NR),
+                op(JEQ_K, 0, 3, nr as u32),
+                op(LD_ABS_W, 0, 0, arg_at(arg)),
+                op(JSET_K, 0, 1, mask),
+                op(RET_K, 0, 0, ERRNO | errno as u32),
+            ]),
+        }
+    }
+    prog.push(op(RET_K, 0, 0, ALLOW));
+    prog
+}
+
+/// Makes `cmd` and everything it starts run under a seccomp filter that
+/// refuses `rules` (as an old Docker profile refuses the syscalls it does
+/// not know). The filter is installed between fork and exec with two
+/// prctl(2) calls, nothing else.
+pub fn refuse_syscalls(cmd: &mut Command, rules: &[Refuse]) {
+    use std::os::unix::process::CommandExt;
+    let prog = seccomp_program(rules);
+    let len = u16::try_from(prog.len()).expect("a short filter");
+    // SAFETY: the closure runs between fork and exec and makes only two
+    // prctl calls (async-signal-safe syscalls); `prog` was built before
+    // the fork and lives in the closure, so the fprog points to live,
+    // unchanging memory during the call.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fprog = libc::sock_fprog {
+                len,
+                filter: prog.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &fprog as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Starts `cmd` with RLIMIT_NOFILE `soft`:`hard` (as `prlimit --nofile`).
+pub fn limit_descriptors(cmd: &mut Command, soft: u64, hard: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is an async-signal-safe syscall; the rlimit is a
+    // local of the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Whether this process may attach a tracer to a process that is not
+/// its tracer's descendant (`strace -p`): as root, or where Yama's
+/// ptrace_scope is 0 or absent.
+pub fn may_attach() -> bool {
+    is_root()
+        || std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+            .map_or(true, |scope| scope.trim() == "0")
+}
+
+/// Whether strace can be run.
+pub fn have_strace() -> bool {
+    Command::new("strace")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// strace attached to one running process (`strace -p`), its trace going
+/// to a file. It follows no child: what it sees and injects into is that
+/// process alone.
+pub struct Strace {
+    child: Child,
+    log: PathBuf,
+    messages: Receiver<String>,
+}
+
+impl Strace {
+    /// Attaches strace with `args` (`-e inject=...`, say) to `pid`, and
+    /// returns once strace says it is attached: from then on every system
+    /// call of `pid` passes through it. An error, with strace's messages,
+    /// if it could not attach (`pid` is gone, ptrace is not allowed...).
+    pub fn attach(pid: i32, args: &[&str], log: &std::path::Path) -> Result<Strace, String> {
+        let mut child = Command::new("strace")
+            .arg("-o")
+            .arg(log)
+            .args(args)
+            .arg("-p")
+            .arg(pid.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start strace: {e}"))?;
+        let stderr = child.stderr.take().expect("strace's stderr");
+        let (tx, messages) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + LIMIT;
+        let mut said = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match messages.recv_timeout(left) {
+                Ok(line) if line.contains("attached") => break,
+                Ok(line) => said.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("strace did not attach to {pid}: {said:?}"));
+                }
+            }
+        }
+        Ok(Strace {
+            child,
+            log: log.to_owned(),
+            messages,
+        })
+    }
+
+    /// Waits (at most `limit`) for strace to end, which it does when its
+    /// process does, and returns the trace; after `limit` strace is
+    /// stopped (it detaches) and the trace so far is returned.
+    pub fn finish(mut self, limit: Duration) -> String {
+        if wait_bounded_by(&mut self.child, limit, libc::SIGTERM).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        while self.messages.try_recv().is_ok() {}
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Strace {
+    fn drop(&mut self) {
+        // SIGTERM: strace detaches from its tracee before it exits.
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let _ = wait_bounded(&mut self.child, Duration::from_secs(5));
+        }
+    }
+}
+
+/// As [`wait_bounded`], but after `limit` sends `signo` (and waits up to
+/// 5 s more) instead of killing at once; None if it had to be signalled.
+pub fn wait_bounded_by(child: &mut Child, limit: Duration, signo: i32) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(child.id() as i32, signo) };
+                let _ = wait_bounded(child, Duration::from_secs(5));
+                return None;
+            }
+        }
+    }
+}
+
+/// The live processes whose environment holds `NAME=value`: everything
+/// a run started, wherever it was re-parented, when the run set that
+/// variable for pidone. A process is live while any of its threads is (a
+/// leader that called pthread_exit is a zombie whose threads run on; its
+/// environment is read through a live thread).
+pub fn processes_with_env(name: &str, value: &str) -> Vec<i32> {
+    let want = format!("{name}={value}");
+    let has = |path: String| {
+        std::fs::read(path).is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == want.as_bytes()))
+    };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            let live: Vec<i32> = threads(pid)
+                .into_iter()
+                .filter(|&tid| {
+                    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat"));
+                    stat.ok()
+                        .and_then(|s| parse_stat(&s))
+                        .is_some_and(|s| !matches!(s.state, 'Z' | 'X'))
+                })
+                .collect();
+            live.iter()
+                .any(|tid| has(format!("/proc/{pid}/task/{tid}/environ")))
+        })
+        .collect()
+}
+
+/// The thread ids of `pid` (/proc/PID/task); empty once it is gone.
+pub fn threads(pid: i32) -> Vec<i32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Makes a FIFO at `path` (mkfifo(3)).
+pub fn make_fifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("a path without NUL");
+    // SAFETY: `c` is a live NUL-terminated string.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(
+        rc,
+        0,
+        "mkfifo {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Writes `line` into the FIFO at `path` without waiting for a reader:
+/// the FIFO is opened read-write (which never blocks on Linux), so the
+/// line waits in it until the reader comes. Keep the returned file until
+/// the reader has read it.
+pub fn post_to_fifo(path: &std::path::Path, line: &str) -> std::fs::File {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    f.write_all(line.as_bytes()).expect("write to the FIFO");
+    f
+}

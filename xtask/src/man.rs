@@ -1,49 +1,29 @@
 //! pidone.1, the man page, made from the clap definition the binary parses
-//! with (`pidone::command_line()`), so its options are `--help`'s options.
+//! with (`pidone::command_line()`), so its options are `--help`'s options,
+//! and from pidone's table of options (`pidone::cli::OPTIONS`), the one place
+//! that names each option's variables and the rule each is read by.
 //!
 //! clap_mangen renders the name, synopsis, description and options; each
 //! option gets its variable here (`Arg::env`, only for the rendering: the
-//! binary reads the environment in `cli::parse`). The sections clap knows
-//! nothing of (every variable, exit status, signals) are written below. The
-//! tests at the end fail when an option has no decision about its variable,
-//! when a variable named here is not read anywhere under `src/`, or when
+//! binary reads the environment in `cli::parse`). ENVIRONMENT is written
+//! from the table, each variable's meaning from its option's kind or its
+//! peer's rule; exit status and signals are written below. The tests at the
+//! end fail when an option or its variable is missing from the page, or when
 //! the exit codes `--help` names are missing from EXIT STATUS.
 
 use std::io::{self, Write};
 
 use clap::Command;
 use clap_mangen::Man;
-use pidone::cli::VARIABLES;
-
-/// Each option of pidone's command line and the variable that sets it
-/// (None: the option has none). Every option must be listed.
-pub const OPTION_VARIABLES: &[(&str, Option<&str>)] = &[
-    ("command", None),
-    ("forward", Some("PIDONE_FORWARD")),
-    ("single-child", Some("PIDONE_SINGLE_CHILD")),
-    ("group", None),
-    ("rewrite", Some("PIDONE_REWRITE")),
-    ("grace", Some("PIDONE_GRACE")),
-    ("subreaper", Some("PIDONE_SUBREAPER")),
-    ("parent-death-signal", Some("PIDONE_PARENT_DEATH_SIGNAL")),
-    ("success-exit", Some("PIDONE_SUCCESS_EXIT")),
-    ("warn-orphans", Some("PIDONE_WARN_ORPHANS")),
-    ("no-drain", Some("PIDONE_NO_DRAIN")),
-    ("termination-log", Some("PIDONE_TERMINATION_LOG")),
-    ("pause", Some("PIDONE_PAUSE")),
-    ("verbose", Some("PIDONE_VERBOSE")),
-    ("version", None),
-    ("license", None),
-    ("help", None),
-];
+use pidone::{Kind, Opt, Peer, OPTIONS};
 
 /// EXIT STATUS: (code, when).
 const EXIT_CODES: &[(&str, &str)] = &[
     ("the command's code", "The command exited with it (0 to 255)."),
     ("128+N", "Signal N killed the command (143 for SIGTERM, 137 for SIGKILL), as a shell's $?."),
     ("0", "The final code is one given with -e; or pause mode ended by SIGTERM or SIGINT."),
-    ("2", "Usage error: unknown option, bad value or variable, no command. One line on stderr; no command started."),
-    ("125", "pidone itself could not start the command (fork or pipe failed, or it could not return to the working directory)."),
+    ("2", "Usage error: unknown option, bad value or variable, no command, a --user the image's /etc/passwd and /etc/group cannot resolve. One line on stderr; no command started."),
+    ("125", "pidone itself could not start the command (fork or pipe failed, it could not return to the working directory, or setgroups, setgid, setuid or PR_SET_NO_NEW_PRIVS failed in the child)."),
     ("126", "The command was found but cannot run (not executable, a directory)."),
     ("127", "The command was not found."),
 ];
@@ -67,7 +47,8 @@ const SIGNALS: &[&str] = &[
 const BOOLEANS: &str =
     "pidone's own boolean variables take 1, true, yes or on for on and 0, false, no, off or the \
      empty string for off; any other value is a usage error. A flag beats its variable; \
-     pidone's variables beat tini's and dumb-init's.";
+     pidone's variables beat tini's and dumb-init's. tini's TINI_KILL_PROCESS_GROUP is not \
+     read: forwarding to the command's process group is pidone's default.";
 
 /// The man page as roff.
 pub fn page(version: &str) -> Vec<u8> {
@@ -90,8 +71,15 @@ fn render(man: &Man, w: &mut Vec<u8>) -> io::Result<()> {
     man.render_options_section(w)?;
 
     section(w, "ENVIRONMENT")?;
-    for var in VARIABLES {
-        item(w, var.name, var.meaning)?;
+    for opt in OPTIONS {
+        if let Some(variable) = opt.variable {
+            item(w, variable, &own_meaning(opt))?;
+        }
+    }
+    for opt in OPTIONS {
+        for &(variable, rule) in opt.peers {
+            item(w, variable, &peer_meaning(opt, variable, rule))?;
+        }
     }
     paragraph(w, BOOLEANS)?;
 
@@ -115,12 +103,54 @@ fn render(man: &Man, w: &mut Vec<u8>) -> io::Result<()> {
 /// The clap definition with each option's variable attached.
 fn with_variables(cmd: Command) -> Command {
     let mut cmd = cmd;
-    for (id, variable) in OPTION_VARIABLES {
-        if let Some(variable) = variable {
-            cmd = cmd.mut_arg(*id, |arg| arg.env(*variable));
+    for opt in OPTIONS.iter().filter(|opt| !opt.id().is_empty()) {
+        if let Some(variable) = opt.variable {
+            cmd = cmd.mut_arg(opt.id(), |arg| arg.env(variable));
         }
     }
     cmd
+}
+
+/// What pidone's own variable of `opt` takes, from the option's kind.
+fn own_meaning(opt: &Opt) -> String {
+    let long = opt.long().unwrap_or_default();
+    match opt.kind {
+        _ if opt.flags.is_empty() => opt.help.to_owned(),
+        Kind::Value(..) | Kind::OptionalValue(..) => format!("As {long}."),
+        Kind::List(value, _) => {
+            format!("As {long}; several {value} values separated by commas or spaces.")
+        }
+        Kind::Count(_) => format!("A number: how many times {}.", first_flag(opt)),
+        _ => format!("A boolean; as {long}."),
+    }
+}
+
+/// What a variable of tini or dumb-init means to pidone, from its rule.
+fn peer_meaning(opt: &Opt, variable: &str, rule: Peer) -> String {
+    let program = if variable.starts_with("TINI_") {
+        "tini"
+    } else {
+        "dumb-init"
+    };
+    let flag = first_flag(opt);
+    match rule {
+        Peer::Set => format!("Set to any value, even 0 or empty: {flag}, as for {program}."),
+        Peer::Exactly(value, times) => {
+            let letter = flag.trim_start_matches('-');
+            format!(
+                "Exactly {value}: -{}, as for {program}; any other value is as if unset.",
+                letter.repeat(usize::from(times))
+            )
+        }
+        Peer::AtoiFrom1 => {
+            format!("Read as atoi(3) reads it; N is N-1 times {flag}, as {program} counts.")
+        }
+    }
+}
+
+/// The option's first flag: `-v` for `-v, --verbose`.
+fn first_flag(opt: &Opt) -> &'static str {
+    opt.flags.split(", ").next().unwrap_or_default()
 }
 
 fn section(w: &mut Vec<u8>, title: &str) -> io::Result<()> {
@@ -153,7 +183,6 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     /// The page as plain words: roff escapes undone, requests dropped.
     fn plain(page: &[u8]) -> String {
@@ -171,28 +200,6 @@ mod tests {
             .map(|l| l.strip_prefix(".TP").map_or(l, |_| ""))
             .collect::<Vec<_>>()
             .join("\n")
-    }
-
-    #[test]
-    fn every_option_has_a_decision_about_its_variable() {
-        let cmd = pidone::command_line();
-        let ids: Vec<String> = cmd
-            .get_arguments()
-            .map(|a| a.get_id().to_string())
-            .chain(["help".to_owned()])
-            .collect();
-        for id in &ids {
-            assert!(
-                OPTION_VARIABLES.iter().any(|(known, _)| known == id),
-                "option {id:?} of pidone::command_line() is missing from man::OPTION_VARIABLES"
-            );
-        }
-        for (known, _) in OPTION_VARIABLES {
-            assert!(
-                ids.iter().any(|id| id == known),
-                "man::OPTION_VARIABLES names {known:?}, which pidone::command_line() does not have"
-            );
-        }
     }
 
     #[test]
@@ -219,8 +226,8 @@ mod tests {
                 page.contains(&help),
                 "no help of {id} ({help:?}) in:\n{page}"
             );
-            let variable = OPTION_VARIABLES.iter().find(|(k, _)| *k == id);
-            if let Some((_, Some(variable))) = variable {
+            let variable = OPTIONS.iter().find(|opt| opt.id() == id);
+            if let Some(variable) = variable.and_then(|opt| opt.variable) {
                 assert!(
                     page.matches(variable).count() >= 2,
                     "{variable} should be under its option and in ENVIRONMENT:\n{page}"
@@ -256,42 +263,23 @@ mod tests {
         }
     }
 
-    /// Each variable listed is one pidone reads: its name is a string
-    /// literal somewhere under src/ besides the table itself
-    /// (src/cli/vars.rs).
+    /// ENVIRONMENT lists every variable of the table, each once, and no
+    /// other.
     #[test]
-    fn every_variable_in_the_page_is_read_by_pidone() {
-        let mut sources = String::new();
-        read_rust(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../src"),
-            &mut sources,
-        );
-        for var in VARIABLES {
-            assert!(
-                sources.contains(&format!("\"{}\"", var.name)),
-                "the man page lists {}, which no file under src/ reads",
-                var.name
-            );
-        }
-        for (_, variable) in OPTION_VARIABLES {
-            if let Some(variable) = variable {
-                assert!(
-                    VARIABLES.iter().any(|var| var.name == *variable),
-                    "{variable}"
-                );
-            }
-        }
-    }
-
-    fn read_rust(dir: &Path, into: &mut String) {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                read_rust(&path, into);
-            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("cli/vars.rs")
-            {
-                into.push_str(&std::fs::read_to_string(&path).unwrap());
-            }
-        }
+    fn environment_lists_each_variable_of_the_table() {
+        let page = plain(&page("0.0.0"));
+        let environment =
+            &page[page.find("ENVIRONMENT\"").unwrap() + 13..page.find("EXIT STATUS").unwrap()];
+        let listed: Vec<&str> = environment
+            .lines()
+            .filter(|l| {
+                l.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && !l.contains(' ')
+            })
+            .collect();
+        let mut expected: Vec<&str> = pidone::cli::variables().collect();
+        let mut got = listed;
+        expected.sort();
+        got.sort();
+        assert_eq!(got, expected, "{environment}");
     }
 }
