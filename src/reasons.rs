@@ -14,8 +14,6 @@ use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-
 use crate::reap::{self, Status};
 use crate::signals;
 
@@ -107,12 +105,7 @@ impl Reasons {
         match write_if_empty(path, self.message(code, drain).as_bytes()) {
             Ok(true) => log::info!("wrote the termination message to {shown}"),
             Ok(false) => log::info!("left {shown} as it was: it holds a message already"),
-            Err(e) => {
-                let why = e
-                    .raw_os_error()
-                    .map_or(e.to_string(), |n| Errno::from_raw(n).desc().into());
-                log::warn!("failed to write the termination message to {shown}: {why}");
-            }
+            Err(e) => log::warn!("failed to write the termination message to {shown}: {e}"),
         }
     }
 
@@ -140,7 +133,7 @@ impl Memory {
         let mut found = candidates(&cgroups, &mounts).into_iter();
         found.find_map(|(dir, v2)| {
             let [events, limit] = FILES[usize::from(v2)].map(|file| dir.join(file));
-            let kills = number(&events, "oom_kill ")?;
+            let kills = number(&read(&events)?, "oom_kill ")?;
             Some(Memory {
                 events,
                 limit,
@@ -151,13 +144,14 @@ impl Memory {
 
     /// What to say of the OOM kills since the last read, if there were any.
     fn news(&mut self) -> Option<String> {
-        let now = number(&self.events, "oom_kill ")?;
+        let now = number(&read(&self.events)?, "oom_kill ")?;
         let new = now.checked_sub(self.kills).filter(|&n| n > 0)?;
         self.kills = now;
         let times = if new == 1 { "time" } else { "times" };
         let ran = format!("the kernel's OOM killer ran {new} {times}");
         // v2 writes "max" for no limit, v1 a number near 2^63.
-        Some(match number(&self.limit, "").filter(|&l| l < 1 << 62) {
+        let limit = read(&self.limit).and_then(|text| number(&text, ""));
+        Some(match limit.filter(|&l| l < 1 << 62) {
             Some(limit) => format!("the container's limit is {}; {ran}", size(limit)),
             None => ran,
         })
@@ -206,11 +200,6 @@ const FILES: [[&str; 2]; 2] = [
     ["memory.events", "memory.max"],
 ];
 
-/// The number after `start` on the first line of `file` that begins so.
-fn number(file: &Path, start: &str) -> Option<u64> {
-    field(&read(file)?, start)
-}
-
 /// A file of /proc or /sys, read in pages: they say their size is 0, and
 /// std would read them 32 bytes at a time.
 fn read(path: impl AsRef<Path>) -> Option<String> {
@@ -219,7 +208,8 @@ fn read(path: impl AsRef<Path>) -> Option<String> {
     Some(text)
 }
 
-fn field(text: &str, start: &str) -> Option<u64> {
+/// The number after `start` on the first line of `text` that begins so.
+fn number(text: &str, start: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix(start)?.trim().parse().ok())
 }
@@ -331,12 +321,12 @@ mod tests {
 
     #[test]
     fn reads_the_oom_kill_counters_of_v1_and_v2() {
-        assert_eq!(field(V1_OOM_CONTROL, "oom_kill "), Some(2));
-        assert_eq!(field(V2_EVENTS, "oom_kill "), Some(1));
-        assert_eq!(field(V2_EVENTS, "oom "), Some(1));
+        assert_eq!(number(V1_OOM_CONTROL, "oom_kill "), Some(2));
+        assert_eq!(number(V2_EVENTS, "oom_kill "), Some(1));
+        assert_eq!(number(V2_EVENTS, "oom "), Some(1));
         // Before Linux 4.13, memory.oom_control has no oom_kill line.
         assert_eq!(
-            field("oom_kill_disable 0\nunder_oom 0\n", "oom_kill "),
+            number("oom_kill_disable 0\nunder_oom 0\n", "oom_kill "),
             None
         );
     }
