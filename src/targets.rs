@@ -111,9 +111,10 @@ static PIDFDS: AtomicBool = AtomicBool::new(true);
 static SAID: AtomicBool = AtomicBool::new(false);
 
 fn open_pidfd(pid: i32) -> Option<OwnedFd> {
-    let pidfd = PIDFDS
-        .load(Ordering::Relaxed)
-        .then(|| sys::pidfd_open(pid))?;
+    if !PIDFDS.load(Ordering::Relaxed) {
+        return None;
+    }
+    let pidfd = sys::pidfd_open(pid);
     pidfd.inspect_err(|&e| fall_back("pidfd_open", e)).ok()
 }
 

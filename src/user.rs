@@ -73,13 +73,11 @@ pub(crate) fn parse(spec: &str) -> Result<(Id<'_>, Option<Id<'_>>), UserError> {
 /// A name, a number (digits below `(uid_t)-1`, which means "no change"),
 /// or nothing (empty, or too big).
 fn id(s: &str) -> Option<Id<'_>> {
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        number(s.as_bytes())
-            .filter(|&n| n != u32::MAX)
-            .map(Id::Number)
-    } else {
-        Some(Id::Name(s))
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Id::Name(s));
     }
+    let n = number(s.as_bytes()).filter(|&n| n != u32::MAX);
+    n.map(Id::Number)
 }
 
 /// Resolves `spec` in the image's /etc/passwd and /etc/group.

@@ -6,7 +6,7 @@
 //! program, only enters its group and restores its signals).
 #![allow(unsafe_code)]
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr, CString, OsString};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
@@ -50,10 +50,8 @@ pub(super) struct Plan {
 impl Plan {
     pub(super) fn new(config: &Config, blocked: Blocked) -> Result<Plan, SpawnError> {
         let cstring = |bytes: &[u8], what| CString::new(bytes).map_err(|_| SpawnError::Nul(what));
-        let args = config.command.iter().map(|a| a.as_bytes());
-        let args = args
-            .map(|a| cstring(a, "an argument"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let arg = |a: &OsString| cstring(a.as_bytes(), "an argument");
+        let args: Vec<_> = config.command.iter().map(arg).collect::<Result<_, _>>()?;
         let name = args.first().cloned().unwrap_or_default();
         let searched = !(name.as_bytes().contains(&b'/') || name.is_empty());
         let candidates = if searched {
