@@ -22,6 +22,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use log::Level;
 use nix::errno::Errno;
 
 use crate::procfs;
@@ -51,10 +52,8 @@ impl Process {
     /// its number cannot be reused before pidone reaps it, so a pidfd
     /// opened now is race-free, and kill(2) is exact where there is none.
     pub fn own(pid: i32) -> Process {
-        Process {
-            pid,
-            pidfd: open_pidfd(pid),
-        }
+        let pidfd = open_pidfd(pid);
+        Process { pid, pidfd }
     }
 
     /// The pidfd's descriptor, if the kernel gave one.
@@ -76,25 +75,31 @@ pub(crate) struct Leftover {
 }
 
 impl Leftover {
-    fn of(stat: &procfs::Stat) -> Leftover {
-        Leftover {
-            pid: stat.pid,
-            start: stat.start,
-        }
+    fn of(stat: procfs::Stat) -> Leftover {
+        let (pid, start) = (stat.pid, stat.start);
+        Leftover { pid, start }
     }
 
     /// Sends `signos`, one after the other, if `pid` still names the
-    /// process the walk found. The pidfd is opened first and the identity
-    /// checked after, so a pidfd that passes names that very process;
-    /// without one the check is followed at once by kill(2).
-    fn signal(self, signos: &[i32]) -> Result<(), Errno> {
+    /// process the walk found; whether they arrived. The pidfd is opened
+    /// first and the identity checked after, so a pidfd that passes names
+    /// that very process; without one the check is followed at once by
+    /// kill(2).
+    fn deliver(self, signos: &[i32]) -> bool {
         let pidfd = open_pidfd(self.pid);
-        match procfs::stat(self.pid) {
-            Some(now) if now.start == self.start && !now.zombie => signos
-                .iter()
-                .map(|&s| send(pidfd.as_ref(), self.pid, s))
-                .fold(Ok(()), Result::and),
-            _ => Err(Errno::ESRCH),
+        let now = procfs::stat(self.pid);
+        if !now.is_some_and(|now| now.start == self.start && !now.zombie) {
+            return false;
+        }
+        let sent = signos.iter().map(|&s| send(pidfd.as_ref(), self.pid, s));
+        match sent.fold(Ok(()), Result::and) {
+            Err(Errno::ESRCH) => false,
+            Err(e) => {
+                let first = signos.first().copied().unwrap_or(0);
+                warn_failed(first, &format!("pid {}", self.pid), e);
+                false
+            }
+            Ok(()) => true,
         }
     }
 }
@@ -109,14 +114,8 @@ fn open_pidfd(pid: i32) -> Option<OwnedFd> {
     if !PIDFDS.load(Ordering::Relaxed) {
         return None;
     }
-    match sys::pidfd_open(pid) {
-        Ok(fd) => Some(fd),
-        Err(Errno::ESRCH) => None,
-        Err(e) => {
-            fall_back("pidfd_open", e);
-            None
-        }
-    }
+    let pidfd = sys::pidfd_open(pid);
+    pidfd.inspect_err(|&e| fall_back("pidfd_open", e)).ok()
 }
 
 /// Through the pidfd when there is one; else, or when the pidfd call
@@ -140,26 +139,20 @@ fn send(pidfd: Option<&OwnedFd>, pid: i32, signo: i32) -> Result<(), Errno> {
 }
 
 /// A pidfd call failed with `e`: said once, and for good when the interface
-/// itself is refused.
+/// itself is refused. ESRCH refuses nothing: the process is gone.
 fn fall_back(call: &str, e: Errno) {
-    let refused = matches!(
-        e,
-        Errno::ENOSYS | Errno::EPERM | Errno::EACCES | Errno::EINVAL
-    );
+    if e == Errno::ESRCH {
+        return;
+    }
+    let refused = [Errno::ENOSYS, Errno::EPERM, Errno::EACCES, Errno::EINVAL].contains(&e);
     if refused {
         PIDFDS.store(false, Ordering::Relaxed);
     }
-    if SAID.swap(true, Ordering::Relaxed) {
-        return;
-    }
-    let what = format!(
-        "{call} failed ({}): signalling by pid, each process checked by its start time first",
-        e.desc()
-    );
-    if refused {
-        log::info!("{what}");
-    } else {
-        log::warn!("{what}");
+    if !SAID.swap(true, Ordering::Relaxed) {
+        let level = if refused { Level::Info } else { Level::Warn };
+        let e = e.desc();
+        let what = "signalling by pid, each process checked by its start time first";
+        log::log!(level, "{call} failed ({e}): {what}");
     }
 }
 
@@ -209,13 +202,10 @@ impl Scope {
 
     /// Every live process pidone may signal, if it can see them.
     pub fn processes(self) -> Option<Vec<Leftover>> {
-        if !procfs::is_ours() {
-            return None;
-        }
-        Some(match self {
+        procfs::is_ours().then(|| match self {
             Scope::Init => procfs::all()
                 .filter(|p| p.pid != 1 && !p.zombie)
-                .map(|p| Leftover::of(&p))
+                .map(Leftover::of)
                 .collect(),
             Scope::Subreaper { me } => descendants(me),
         })
@@ -225,11 +215,8 @@ impl Scope {
     /// SIGCONT when `wake` (so a stopped one can act on a SIGTERM). As
     /// PID 1 the processes are listed only when `count`.
     pub fn signal_all(self, signo: i32, wake: bool, count: bool) -> Reached {
-        let signals: &[i32] = if wake {
-            &[signo, libc::SIGCONT]
-        } else {
-            &[signo]
-        };
+        let both = [signo, libc::SIGCONT];
+        let signals = if wake { &both[..] } else { &both[..1] };
         if self.is_init() {
             let listed = count.then(|| self.processes()).flatten();
             for &s in signals {
@@ -243,8 +230,7 @@ impl Scope {
         let Some(found) = self.processes() else {
             return Reached::Blind;
         };
-        let reached = found.into_iter().filter(|p| deliver(*p, signals)).collect();
-        Reached::These(reached)
+        Reached::These(found.into_iter().filter(|p| p.deliver(signals)).collect())
     }
 
     /// SIGKILLs every process pidone may signal.
@@ -264,26 +250,10 @@ impl Scope {
                 return Reached::Blind;
             };
             let fresh: Vec<Leftover> = found.into_iter().filter(|p| seen.insert(*p)).collect();
-            if fresh.is_empty() {
+            killed.extend(fresh.iter().filter(|p| p.deliver(&[libc::SIGKILL])));
+            if fresh.is_empty() || Instant::now() >= until {
                 return Reached::These(killed);
             }
-            killed.extend(fresh.into_iter().filter(|p| deliver(*p, &[libc::SIGKILL])));
-            if Instant::now() >= until {
-                return Reached::These(killed);
-            }
-        }
-    }
-}
-
-/// Sends `signos` to `p`; whether they arrived.
-fn deliver(p: Leftover, signos: &[i32]) -> bool {
-    match p.signal(signos) {
-        Ok(()) => true,
-        Err(Errno::ESRCH) => false,
-        Err(e) => {
-            let first = signos.first().copied().unwrap_or(0);
-            warn_failed(first, &format!("pid {}", p.pid), e);
-            false
         }
     }
 }
@@ -302,17 +272,13 @@ fn descendants(me: i32) -> Vec<Leftover> {
     let mut parents = vec![me];
     let mut scan = None;
     while let Some(parent) = parents.pop() {
-        for pid in procfs::children(parent, &mut scan) {
-            // A process re-parented during the walk may be listed twice.
-            if !seen.insert(pid) {
-                continue;
-            }
-            match procfs::stat(pid) {
-                Some(stat) if stat.ppid == parent && !stat.zombie => {
-                    parents.push(pid);
-                    found.push(Leftover::of(&stat));
-                }
-                _ => {}
+        // A process re-parented during the walk may be listed twice.
+        let fresh = procfs::children(parent, &mut scan).into_iter();
+        for pid in fresh.filter(|&pid| seen.insert(pid)) {
+            let stat = procfs::stat(pid).filter(|s| s.ppid == parent && !s.zombie);
+            if let Some(stat) = stat {
+                parents.push(pid);
+                found.push(Leftover::of(stat));
             }
         }
     }

@@ -76,9 +76,8 @@ fn id(s: &str) -> Option<Id<'_>> {
     if !s.bytes().all(|b| b.is_ascii_digit()) {
         return Some(Id::Name(s));
     }
-    number(s.as_bytes())
-        .filter(|&n| n != u32::MAX)
-        .map(Id::Number)
+    let n = number(s.as_bytes()).filter(|&n| n != u32::MAX);
+    n.map(Id::Number)
 }
 
 /// Resolves `spec` in the image's /etc/passwd and /etc/group.
@@ -156,9 +155,8 @@ fn records(text: &[u8]) -> impl Iterator<Item = Vec<&[u8]>> {
 
 /// Decimal digits that fit a u32; no sign, no blanks.
 fn number(field: &[u8]) -> Option<u32> {
-    let text = std::str::from_utf8(field).ok()?;
-    let digits = text.bytes().all(|b| b.is_ascii_digit());
-    digits.then(|| text.parse().ok())?
+    let digits = field.iter().all(u8::is_ascii_digit);
+    digits.then(|| std::str::from_utf8(field).ok()?.parse().ok())?
 }
 
 #[cfg(test)]

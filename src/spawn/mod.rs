@@ -12,17 +12,20 @@
 //! directory, mount, file or socket, even for a moment.
 #![allow(unsafe_code)]
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;
+use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use nix::unistd::{self, ForkResult};
 
 mod exec;
 
-use exec::{exec_child, restore_signals, Plan, CALLS};
+use exec::{exec_child, restore_signals, Plan};
 
 use crate::cli::Config;
 use crate::jobctl::Terminal;
@@ -31,9 +34,17 @@ use crate::sys;
 use crate::targets::Process;
 use crate::user::UserError;
 
-/// What the child reports instead of an index into the candidates when it
-/// could not go back to the caller's working directory.
-const CWD_FAILED: i32 = -1;
+/// What the child does before exec, in this order: go back to the caller's
+/// working directory, then become the user (after setuid, setgroups and
+/// setgid are refused) and give up gaining privileges. Step k failing is
+/// reported instead of a candidate's index as `-1 - k`.
+const STEPS: [&str; 5] = [
+    "fchdir",
+    "setgroups",
+    "setgid",
+    "setuid",
+    "PR_SET_NO_NEW_PRIVS",
+];
 
 /// The main child, as started.
 #[derive(Debug)]
@@ -102,13 +113,9 @@ impl fmt::Display for SpawnError {
                 let who = user.as_deref().map(|u| format!(" as user '{}'", printable(u)));
                 write!(f, "cannot run '{command}'{}: {error}", who.unwrap_or_default())
             }
-            SpawnError::Exec {
-                command,
-                path: Some(path),
-                errno,
-            } => write!(f, "cannot run '{command}' ({path}): {}", errno.desc()),
-            SpawnError::Exec { command, errno, .. } => {
-                write!(f, "cannot run '{command}': {}", errno.desc())
+            SpawnError::Exec { command, path, errno } => {
+                let path = path.as_deref().map(|p| format!(" ({p})"));
+                write!(f, "cannot run '{command}'{}: {}", path.unwrap_or_default(), errno.desc())
             }
         }
     }
@@ -123,10 +130,7 @@ impl SpawnError {
     pub fn exit_code(&self) -> u8 {
         match self {
             SpawnError::User { error, .. } if !matches!(error, UserError::Refused(..)) => 2,
-            SpawnError::Exec {
-                errno: Errno::ENOENT,
-                ..
-            } => 127,
+            SpawnError::Exec { errno, .. } if *errno == Errno::ENOENT => 127,
             SpawnError::Exec { .. } => 126,
             _ => 125,
         }
@@ -153,57 +157,46 @@ pub(crate) fn spawn(config: &Config, blocked: Blocked) -> Result<Started, SpawnE
     let mut plan = Plan::new(config, blocked)?;
     let (read_end, write_end) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(SpawnError::Pipe)?;
     plan.cwd = leave_cwd();
-
-    let started = fork_exec(&mut plan, write_end.as_raw_fd());
-    // The child has its own copy (or none is coming). Closed by number: with
-    // stdio closed it may be 0, 1 or 2, which release_inherited keeps.
+    let process = fork_exec(&mut plan, write_end.as_raw_fd()).map(Process::own);
+    // The child has its own copies (or none is coming). The directory is
+    // closed by number: with stdio closed it may be 0, 1 or 2, which
+    // release_inherited keeps.
     if let Some(cwd) = plan.cwd.take() {
         let _ = unistd::close(cwd);
     }
-    // Closed before release_inherited, which would close it by number.
     drop(write_end);
-    let child = match started {
-        Ok(child) => child,
-        Err(e) => {
-            release_inherited(&[read_end.as_raw_fd()]);
-            return Err(SpawnError::Fork(e));
-        }
-    };
-    let process = Process::own(child);
-    release_inherited(&[read_end.as_raw_fd(), process.pidfd().unwrap_or(-1)]);
-    match read_report(&read_end) {
-        None => Ok(Started {
-            process,
-            terminal: plan.terminal,
-        }),
-        Some((errno, index)) => {
-            // The child has _exit'ed (or is about to): collect it now so it
-            // never shows up as a zombie or an orphan.
-            let _ = sys::wait(child, 0);
-            Err(failure(config, &plan, errno, index))
-        }
+    let pidfd = process.as_ref().ok().and_then(Process::pidfd);
+    release_inherited(&[read_end.as_raw_fd(), pidfd.unwrap_or(-1)]);
+    let process = process.map_err(SpawnError::Fork)?;
+    if let Some((errno, index)) = read_report(read_end) {
+        // The child has _exit'ed (or is about to): collect it now so it
+        // never shows up as a zombie or an orphan.
+        let _ = sys::wait(process.pid, 0);
+        return Err(failure(config, &plan, errno, index));
     }
+    let terminal = plan.terminal;
+    Ok(Started { process, terminal })
 }
 
 /// What the child reported, as an error: the step that failed (returning
 /// to the directory, becoming the user, exec of which candidate) and why.
 fn failure(config: &Config, plan: &Plan, errno: Errno, index: i32) -> SpawnError {
     let command = shown(&config.command);
-    if index == CWD_FAILED {
-        return SpawnError::Cwd { command, errno };
-    }
-    if let Some(call) = usize::try_from(-2 - index).ok().and_then(|k| CALLS.get(k)) {
-        return SpawnError::user(config, UserError::Refused(call, errno));
-    }
-    let path = usize::try_from(index)
-        .ok()
-        .filter(|_| plan.searched && errno != Errno::ENOENT)
-        .and_then(|i| plan.candidates.get(i))
-        .map(|p| printable(&p.to_string_lossy()));
-    SpawnError::Exec {
-        command,
-        path,
-        errno,
+    match usize::try_from(-1 - index).ok().and_then(|k| STEPS.get(k)) {
+        Some(&"fchdir") => SpawnError::Cwd { command, errno },
+        Some(call) => SpawnError::user(config, UserError::Refused(call, errno)),
+        None => {
+            // The file exec found, where a PATH search made it other than
+            // the command as given.
+            let path = usize::try_from(index).map(|i| plan.candidates.get(i));
+            let path = path.ok().flatten().map(|p| printable(&p.to_string_lossy()));
+            let path = path.filter(|p| errno != Errno::ENOENT && *p != command);
+            SpawnError::Exec {
+                command,
+                path,
+                errno,
+            }
+        }
     }
 }
 
@@ -215,7 +208,7 @@ fn shown(command: &[OsString]) -> String {
 
 /// Forks the child, which runs `exec_child` in its own copy of pidone's
 /// memory: nothing it does can touch pidone's. Its pidfd is taken after,
-/// with pidfd_open (see `Process::child`), not with CLONE_PIDFD: one way to
+/// with pidfd_open (see `Process::own`), not with CLONE_PIDFD: one way to
 /// start, whatever a sandbox refuses.
 fn fork_exec(plan: &mut Plan, report: RawFd) -> Result<i32, Errno> {
     // SAFETY: pidone has no other thread, and the child runs only
@@ -234,29 +227,25 @@ fn fork_exec(plan: &mut Plan, report: RawFd) -> Result<i32, Errno> {
 /// the child's directory.
 fn leave_cwd() -> Option<RawFd> {
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let cwd = match nix::fcntl::open(".", flags, nix::sys::stat::Mode::empty()) {
-        Ok(fd) => fd,
-        Err(e) => {
-            log::warn!(
-                "cannot hold the working directory ({}): pidone stays in it",
-                e.desc()
-            );
-            return None;
-        }
-    };
+    let cwd = nix::fcntl::open(".", flags, Mode::empty()).map_err(Errno::desc);
+    match &cwd {
+        Ok(_) => to_root(),
+        Err(e) => log::warn!("cannot hold the working directory ({e}): pidone stays in it"),
+    }
+    cwd.ok()
+}
+
+fn to_root() {
     if let Err(e) = unistd::chdir("/") {
         log::warn!("failed to change directory to /: {}", e.desc());
     }
-    Some(cwd)
 }
 
 /// Lets go of the caller's working directory and of every descriptor above
 /// stderr but `keep`, when pidone starts no command itself (pause mode, the
 /// self-init entry).
 pub(crate) fn let_go(keep: &[RawFd]) {
-    if let Err(e) = unistd::chdir("/") {
-        log::warn!("failed to change directory to /: {}", e.desc());
-    }
+    to_root();
     release_inherited(keep);
 }
 
@@ -268,58 +257,35 @@ pub(crate) fn let_go(keep: &[RawFd]) {
 /// kernels get one close(2) per descriptor /proc lists, or per number up to
 /// the descriptor limit where /proc is missing.
 pub(crate) fn release_inherited(keep: &[RawFd]) {
-    let mut keep: Vec<u32> = keep
-        .iter()
-        .chain(crate::logging::own_fd().as_ref())
-        .filter_map(|&fd| u32::try_from(fd).ok())
-        .filter(|&fd| fd > 2)
-        .collect();
-    keep.sort_unstable();
-    keep.dedup();
-    let mut first = 3u32;
-    let mut ranges = Vec::new();
+    let own = crate::logging::own_fd();
+    let keep = keep.iter().copied().chain(own).filter(|&fd| fd > 2);
+    let keep: BTreeSet<u32> = keep.filter_map(|fd| u32::try_from(fd).ok()).collect();
+    let (mut first, mut closed) = (3, true);
     for &fd in &keep {
-        if fd > first {
-            ranges.push((first, fd - 1));
-        }
-        first = fd.saturating_add(1);
+        closed = closed && (fd == first || sys::close_range(first, fd - 1).is_ok());
+        first = fd + 1;
     }
-    ranges.push((first, u32::MAX));
-    if ranges
-        .iter()
-        .all(|&(lo, hi)| sys::close_range(lo, hi).is_ok())
-    {
+    if closed && sys::close_range(first, u32::MAX).is_ok() {
         return;
     }
-    let listed: Option<Vec<u32>> = std::fs::read_dir("/proc/self/fd").ok().map(|dir| {
-        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect()
-    });
-    let numbers: Box<dyn Iterator<Item = u32>> = match listed {
-        Some(fds) => Box::new(fds.into_iter()),
-        None => Box::new(3..sys::descriptor_limit()),
-    };
-    for fd in numbers.filter(|fd| *fd > 2 && keep.binary_search(fd).is_err()) {
-        let _ = unistd::close(fd as RawFd);
+    let listed = std::fs::read_dir("/proc/self/fd").into_iter().flatten();
+    let listed: Vec<u32> = listed
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // Without /proc, every number up to the descriptor limit.
+    let unlisted = 3..listed.is_empty().then(sys::descriptor_limit).unwrap_or(3);
+    for fd in listed.into_iter().chain(unlisted) {
+        if fd > 2 && !keep.contains(&fd) {
+            let _ = unistd::close(fd as RawFd);
+        }
     }
 }
 
 /// Blocks until exec succeeds (EOF: the pipe closed on exec) or the child
-/// reports why it failed: its errno and which candidate it was.
-fn read_report(pipe: &OwnedFd) -> Option<(Errno, i32)> {
+/// reports why it failed: its errno and which step or candidate it was.
+fn read_report(pipe: OwnedFd) -> Option<(Errno, i32)> {
     let mut buf = [0u8; 8];
-    let mut got = 0;
-    while got < buf.len() {
-        match unistd::read(pipe.as_raw_fd(), &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
-    if got < buf.len() {
-        return None;
-    }
+    std::fs::File::from(pipe).read_exact(&mut buf).ok()?;
     let (errno, index) = buf.split_at(4);
     let word = |b: &[u8]| i32::from_ne_bytes(b.try_into().unwrap_or_default());
     Some((Errno::from_raw(word(errno)), word(index)))
