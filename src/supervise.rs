@@ -75,13 +75,12 @@ pub fn main(args: Vec<OsString>, blocked: Blocked) -> u8 {
         spawn::let_go(&[]);
         State::Paused
     } else {
-        match spawn::spawn(&config, blocked) {
-            Ok(child) => {
-                log::info!("started child pid {}", child.process.pid);
-                State::Running(child)
-            }
+        let child = match spawn::spawn(&config, blocked) {
+            Ok(child) => child,
             Err(e) => return fatal(&e, e.exit_code()),
-        }
+        };
+        log::info!("started child pid {}", child.process.pid);
+        State::Running(child)
     };
 
     // ---- From here on nothing may end pidone but the end of its children
@@ -128,10 +127,8 @@ fn prepare(config: &Config) -> (Scope, Option<i32>) {
         let warn = |e: &Errno| log::warn!("failed to set the parent death signal: {}", e.desc());
         set.inspect_err(warn).is_ok() && nix::unistd::getppid() != parent
     });
-    if let Some(signo) = pending {
-        log::info!("parent is already gone; acting on {}", signals::name(signo));
-    }
-    (scope, pending)
+    let gone = |&s: &i32| log::info!("parent is already gone; acting on {}", signals::name(s));
+    (scope, pending.inspect(gone))
 }
 
 enum State {
@@ -403,10 +400,8 @@ impl<'a> Supervisor<'a> {
         let wake = to == libc::SIGTERM
             && (self.forward == Some(Target::All)
                 || main.is_some_and(|m| procfs::stat(m.pid).is_some_and(|s| s.stopped)));
-        let to_name = signals::name(to);
-        let sent = self
-            .forward
-            .map_or(Err(Errno::ESRCH), |t| t.send(self.scope, main, to, wake));
+        let (to_name, target) = (signals::name(to), self.forward);
+        let sent = target.map_or(Err(Errno::ESRCH), |t| t.send(self.scope, main, to, wake));
         if sent.is_ok() {
             self.reasons.sent(to);
         }
@@ -449,13 +444,11 @@ impl<'a> Supervisor<'a> {
         log::info!("{why}: killing what remains");
         let until = after(KILL_WAIT);
         self.state = State::Ending(code, Phase::Killing(until));
-        match self.tally(self.scope.kill_all(self.count, until)) {
-            None => self.leave_the_rest(code),
-            Some(killed) => {
-                self.killed += killed;
-                self.reap()
-            }
-        }
+        let Some(killed) = self.tally(self.scope.kill_all(self.count, until)) else {
+            return self.leave_the_rest(code);
+        };
+        self.killed += killed;
+        self.reap()
     }
 
     /// Notes who a signal reached, for the summary, and returns how many;
