@@ -1,17 +1,23 @@
 //! The supervisor: start the child, then take signals one at a time and act
 //! on them until nothing is left.
 //!
-//! pidone is in one of four states, each carrying what it needs:
+//! pidone is in one of three states, each carrying what it needs:
 //!
 //! - **Paused** (`-P`): no command; reap orphans until SIGTERM or SIGINT.
 //! - **Running**: the main child lives. SIGCHLD means reap; every other
 //!   signal is rewritten and forwarded.
-//! - **Draining**: the main child is gone with its exit code; whatever
-//!   remains got SIGTERM (and SIGCONT) and has `--grace` to finish. A
-//!   SIGTERM or SIGINT now, or the deadline, escalates to
-//! - **Killing**: SIGKILL sent; waiting [`KILL_WAIT`] at most for the last
-//!   reaps. A SIGTERM or SIGINT now, or the deadline, ends pidone with the
-//!   command's code and a warning naming what remains.
+//! - **Ending**: the main child is gone (or pause mode was stopped), and
+//!   pidone exits with its code once no process is left. The end goes
+//!   through phases:
+//!   - **Waiting** (`--wait-all`): the rest runs on; a SIGTERM or SIGINT
+//!     starts the drain.
+//!   - **Draining**: whatever remains got SIGTERM (and SIGCONT) and has
+//!     `--grace` to finish. The deadline, or a second SIGTERM or SIGINT
+//!     (the first is forwarded when pidone started the drain by itself),
+//!     escalates to
+//!   - **Killing**: SIGKILL sent; waiting [`KILL_WAIT`] at most for the last
+//!     reaps. A SIGTERM or SIGINT now, or the deadline, ends pidone with the
+//!     command's code and a warning naming what remains.
 //!
 //! Every handler returns what happens next, `Continue` or `Break(code)`,
 //! so when pidone exits is decided in one place: [`Supervisor::run`].
@@ -21,12 +27,11 @@
 //! pidone never wakes up.
 
 use std::collections::HashSet;
-use std::ops::ControlFlow;
+use std::ffi::OsString;
+use std::ops::ControlFlow::{self, Break, Continue};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-
-use std::ffi::OsString;
 
 use crate::cli::{self, Config};
 use crate::jobctl::JobControl;
@@ -70,19 +75,18 @@ pub fn main(args: Vec<OsString>, blocked: Blocked) -> u8 {
         spawn::let_go(&[]);
         State::Paused
     } else {
-        match spawn::spawn(&config, blocked) {
-            Ok(child) => {
-                log::info!("started child pid {}", child.process.pid);
-                State::Running(child)
-            }
+        let child = match spawn::spawn(&config, blocked) {
+            Ok(child) => child,
             Err(e) => return fatal(&e, e.exit_code()),
-        }
+        };
+        log::info!("started child pid {}", child.process.pid);
+        State::Running(child)
     };
 
     // ---- From here on nothing may end pidone but the end of its children
     // or a deadline: as PID 1 its death would take the container with it.
     // Errors are logged and the loop goes on. ----
-    Supervisor::new(&config, scope, pending, state).run()
+    Supervisor::new(&config, scope, state).run(pending)
 }
 
 fn fatal(error: &dyn std::fmt::Display, code: u8) -> u8 {
@@ -95,7 +99,7 @@ fn fatal(error: &dyn std::fmt::Display, code: u8) -> u8 {
 pub(crate) fn adopt(config: &Config, child: Started) -> u8 {
     let (scope, pending) = prepare(config);
     log::info!("running the program as pid {}", child.process.pid);
-    Supervisor::new(config, scope, pending, State::Running(child)).run()
+    Supervisor::new(config, scope, State::Running(child)).run(pending)
 }
 
 /// Registers as the reaper of orphans and asks for the parent-death
@@ -117,56 +121,40 @@ fn prepare(config: &Config) -> (Scope, Option<i32>) {
     }
     // If the parent died before the request took effect, no signal will
     // come: act on it as soon as the loop starts.
-    let Some(signo) = config.parent_death_signal else {
-        return (scope, None);
-    };
-    let parent = nix::unistd::getppid();
-    match sys::set_parent_death_signal(signo) {
-        Err(e) => log::warn!("failed to set the parent death signal: {}", e.desc()),
-        Ok(()) if nix::unistd::getppid() != parent => {
-            log::info!("parent is already gone; acting on {}", signals::name(signo));
-            return (scope, Some(signo));
-        }
-        Ok(()) => {}
-    }
-    (scope, None)
+    let pending = config.parent_death_signal.filter(|&signo| {
+        let parent = nix::unistd::getppid();
+        let set = sys::set_parent_death_signal(signo);
+        let warn = |e: &Errno| log::warn!("failed to set the parent death signal: {}", e.desc());
+        set.inspect_err(warn).is_ok() && nix::unistd::getppid() != parent
+    });
+    let gone = |&s: &i32| log::info!("parent is already gone; acting on {}", signals::name(s));
+    (scope, pending.inspect(gone))
 }
 
-#[derive(Debug)]
 enum State {
     Paused,
     Running(Started),
-    /// `--wait-all`: the main child is gone, the rest runs on.
-    Waiting {
-        code: u8,
-    },
-    /// `asked`: a stop request has come for this drain already.
-    Draining {
-        code: u8,
-        deadline: Instant,
-        asked: bool,
-    },
-    Killing {
-        code: u8,
-        deadline: Instant,
-    },
+    /// The main child is gone (or pause mode was stopped): pidone exits
+    /// with this code once no process is left.
+    Ending(u8, Phase),
+}
+
+enum Phase {
+    /// `--wait-all`: the rest runs on.
+    Waiting,
+    /// SIGTERM sent, `until` the grace period ends; `asked`: a stop request
+    /// has come for this drain already.
+    Draining { until: Instant, asked: bool },
+    /// SIGKILL sent, until [`KILL_WAIT`] later.
+    Killing(Instant),
 }
 
 impl State {
-    /// The code pidone will exit with once no child is left, if known.
-    fn code(&self) -> Option<u8> {
+    /// The main child, while it runs.
+    fn child(&self) -> Option<&Started> {
         match self {
-            State::Waiting { code }
-            | State::Draining { code, .. }
-            | State::Killing { code, .. } => Some(*code),
-            State::Paused | State::Running(_) => None,
-        }
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        match self {
-            State::Draining { deadline, .. } | State::Killing { deadline, .. } => Some(*deadline),
-            State::Paused | State::Running(_) | State::Waiting { .. } => None,
+            State::Running(child) => Some(child),
+            _ => None,
         }
     }
 }
@@ -186,39 +174,8 @@ enum Event {
     Signal(SigInfo),
     /// Look again: an earlier wait failed.
     Retry,
-    /// The state's deadline passed.
+    /// The state's deadline, or a delayed stop request's, passed.
     Deadline,
-}
-
-/// What the drain reached, for its summary: counted where pidone can list
-/// the processes (always as subreaper, with `-v` as PID 1). A process
-/// killed at once (`--grace 0`) or that appeared during the grace period
-/// counts as drained too, so the killed are always among the drained.
-#[derive(Debug, Default)]
-struct Tally {
-    drained: HashSet<Leftover>,
-    killed: usize,
-    /// Sent to every process of the namespace, uncounted.
-    uncounted: bool,
-}
-
-impl Tally {
-    /// Notes who a signal reached and returns how many; `None` when
-    /// pidone cannot see its descendants.
-    fn add(&mut self, reached: Reached) -> Option<usize> {
-        match reached {
-            Reached::Blind => None,
-            Reached::Everyone => {
-                self.uncounted = true;
-                Some(0)
-            }
-            Reached::These(these) => {
-                let n = these.len();
-                self.drained.extend(these);
-                Some(n)
-            }
-        }
-    }
 }
 
 struct Supervisor<'a> {
@@ -230,69 +187,76 @@ struct Supervisor<'a> {
     forward: Option<Target>,
     jobs: JobControl,
     state: State,
-    /// A signal to act on before waiting for the next (see `run`).
-    pending: Option<i32>,
     /// A wait failed: look again after [`RETRY`].
     retry: bool,
     /// A stop request held back by `--stop-delay`, and when it goes out.
     delayed: Option<(SigInfo, Instant)>,
-    tally: Tally,
+    /// What the drain reached, for its summary: counted where pidone can
+    /// list the processes. A process killed at once (`--grace 0`) or that
+    /// appeared during the grace period counts as drained too, so the
+    /// killed are always among the drained.
+    drained: HashSet<Leftover>,
+    killed: usize,
+    /// Sent to every process of the namespace, uncounted.
+    uncounted: bool,
+    /// Whether to list the processes as PID 1 too, where that is only to
+    /// count them: for `-v` or the termination message.
+    count: bool,
     /// Why the command ended: what to say, and the termination message.
     reasons: Reasons,
 }
 
 impl<'a> Supervisor<'a> {
-    fn new(config: &'a Config, scope: Scope, pending: Option<i32>, state: State) -> Supervisor<'a> {
-        let child = match &state {
-            State::Running(child) => Some(child),
-            _ => None,
-        };
+    fn new(config: &'a Config, scope: Scope, state: State) -> Supervisor<'a> {
+        let terminal = state.child().map(|c| c.terminal);
+        let all = (config.forward == Target::All).then_some(Target::All);
         Supervisor {
             config,
             scope,
-            forward: match child {
-                Some(c) => Some(config.forward.at_start(c.terminal.own_group)),
-                None => (config.forward == Target::All).then_some(Target::All),
-            },
-            jobs: JobControl::new(child.map(|c| c.terminal), scope.is_init()),
+            forward: terminal.map_or(all, |t| Some(config.forward.at_start(t.own_group))),
+            jobs: JobControl::new(terminal, scope.is_init()),
             state,
-            pending,
             retry: false,
             delayed: None,
-            tally: Tally::default(),
+            drained: HashSet::new(),
+            killed: 0,
+            uncounted: false,
+            count: log::log_enabled!(log::Level::Info) || config.termination_log.is_some(),
             reasons: Reasons::new(&config.command),
         }
     }
 
-    /// The loop, and the one place where pidone decides to exit.
+    /// The loop, and the one place where pidone decides to exit; `pending`
+    /// is a signal to act on before waiting for the next.
     ///
     /// From its start on, nothing may end pidone but the end of its
     /// children or a deadline: as PID 1 its death would take the whole
     /// container with it. Errors are logged and the loop goes on.
-    fn run(mut self) -> u8 {
+    fn run(mut self, pending: Option<i32>) -> u8 {
+        let signal = |signo| SigInfo {
+            signo,
+            pid: 0,
+            code: libc::SI_USER,
+        };
+        let mut first = pending.map(|signo| Event::Signal(signal(signo)));
         loop {
-            let event = match self.pending.take() {
-                Some(signo) => Event::Signal(SigInfo {
-                    signo,
-                    pid: 0,
-                    code: libc::SI_USER,
-                }),
-                None => self.next_event(),
-            };
-            let next = match event {
-                Event::Signal(info) if info.signo == libc::SIGCHLD => self.reap(),
-                Event::Retry => self.reap(),
-                Event::Signal(info) => self.on_signal(info),
-                Event::Deadline => match (&self.state, self.delayed.take()) {
-                    (State::Running(_), Some((info, _))) => self.forward(info),
-                    (State::Killing { .. }, _) => self.give_up(&format!(
-                        "still there {} s after SIGKILL",
-                        KILL_WAIT.as_secs()
-                    )),
-                    _ => self.escalate("the grace period is over"),
+            let next = match first.take().unwrap_or_else(|| self.next_event()) {
+                Event::Signal(info) if info.signo != libc::SIGCHLD => self.on_signal(info),
+                Event::Signal(_) | Event::Retry => self.reap(),
+                Event::Deadline => match self.state {
+                    State::Ending(code, Phase::Killing(_)) => {
+                        let secs = KILL_WAIT.as_secs();
+                        self.give_up(code, &format!("still there {secs} s after SIGKILL"))
+                    }
+                    State::Ending(code, _) => self.escalate(code, "the grace period is over"),
+                    // A stop request held back by `--stop-delay` goes out.
+                    _ => match self.delayed.take() {
+                        Some((info, _)) => self.forward(info),
+                        None => Continue(()),
+                    },
                 },
             };
-            if let ControlFlow::Break(code) = next {
+            if let Break(code) = next {
                 return self.finish(code);
             }
         }
@@ -300,8 +264,11 @@ impl<'a> Supervisor<'a> {
 
     /// Sleeps until a signal comes, the deadline passes, or it is time to
     /// look again after a failed wait.
-    fn next_event(&mut self) -> Event {
-        let deadline = self.state.deadline().or(self.delayed.map(|(_, at)| at));
+    fn next_event(&self) -> Event {
+        let deadline = match self.state {
+            State::Ending(_, Phase::Draining { until, .. } | Phase::Killing(until)) => Some(until),
+            _ => self.delayed.map(|(_, at)| at),
+        };
         let retry = self.retry.then(|| Instant::now() + RETRY);
         loop {
             let now = Instant::now();
@@ -316,8 +283,7 @@ impl<'a> Supervisor<'a> {
                 return Event::Retry;
             }
             let until = [deadline, retry].into_iter().flatten().min();
-            let timeout = until.map(|t| t.saturating_duration_since(now));
-            match sys::wait_signal(Mask::ALL, timeout) {
+            match sys::wait_signal(Mask::ALL, until.map(|t| t.saturating_duration_since(now))) {
                 Ok(Some(info)) => return Event::Signal(info),
                 Ok(None) | Err(Errno::EINTR) => {}
                 Err(e) => {
@@ -333,28 +299,23 @@ impl<'a> Supervisor<'a> {
 
     /// Reaps what is ready.
     fn reap(&mut self) -> ControlFlow<u8> {
-        let main = match &self.state {
-            State::Running(child) => Some(child.process.pid),
-            _ => None,
-        };
+        let main = self.state.child().map(|c| c.process.pid);
         let reaped = reap::reap_ready(main, self.config.warn_orphans);
         self.retry = reaped.retry;
         if main.is_some() {
             self.reasons.orphans_killed(&reaped.killed);
         }
-        match reaped.main {
-            Some(Status::Stopped(signo)) => self.jobs.child_stopped(signo),
-            Some(status) => {
-                if let Some(code) = status.exit_code() {
-                    self.reasons.command_ended(main.unwrap_or(0), status);
-                    return self.main_exited(code, reaped.none_left);
-                }
+        match reaped.main.map(|status| (status, status.exit_code())) {
+            Some((Status::Stopped(signo), _)) => self.jobs.child_stopped(signo),
+            Some((status, Some(code))) => {
+                self.reasons.command_ended(main.unwrap_or(0), status);
+                return self.main_exited(code, reaped.none_left);
             }
-            None => {}
+            _ => {}
         }
-        match self.state.code() {
-            Some(code) if reaped.none_left => ControlFlow::Break(code),
-            _ => ControlFlow::Continue(()),
+        match self.state {
+            State::Ending(code, _) if reaped.none_left => Break(code),
+            _ => Continue(()),
         }
     }
 
@@ -364,91 +325,74 @@ impl<'a> Supervisor<'a> {
         self.forward = self.forward.and_then(Target::after_main_child);
         self.delayed = None;
         if none_left || !self.config.drain {
-            return ControlFlow::Break(code);
+            return Break(code);
         }
-        if self.config.wait_all {
-            log::info!("waiting for every other process to end (--wait-all)");
-            self.forward = Some(Target::All);
-            self.state = State::Waiting { code };
-            return ControlFlow::Continue(());
+        if !self.config.wait_all {
+            return self.start_drain(code, false);
         }
-        self.start_drain(code, false)
+        log::info!("waiting for every other process to end (--wait-all)");
+        self.forward = Some(Target::All);
+        self.state = State::Ending(code, Phase::Waiting);
+        Continue(())
     }
 
-    /// A signal for pidone.
+    /// A signal for pidone. A stop request (SIGTERM or SIGINT, before any
+    /// rewrite) acts on the state; any other signal is forwarded.
     fn on_signal(&mut self, info: SigInfo) -> ControlFlow<u8> {
-        let signo = info.signo;
         // pidone's own: SIGPIPE or SIGXFSZ raised by a write of its own
         // output (see `logging`). Consumed silently: logging it could raise
         // another.
         if info.pid == self.scope.me() && info.code == libc::SI_USER {
-            return ControlFlow::Continue(());
+            return Continue(());
         }
-        log::debug!("received {} from pid {}", signals::name(signo), info.pid);
-        if matches!(signo, libc::SIGTERM | libc::SIGINT) {
-            if let Some(next) = self.stop_requested(info) {
-                return next;
-            }
-        }
-        self.forward(info)
-    }
-
-    /// A stop request (SIGTERM or SIGINT, before any rewrite): what it
-    /// does depends on the state. `None`: forward it as any other signal.
-    fn stop_requested(&mut self, info: SigInfo) -> Option<ControlFlow<u8>> {
         let name = signals::name(info.signo);
+        log::debug!("received {name} from pid {}", info.pid);
+        if !matches!(info.signo, libc::SIGTERM | libc::SIGINT) {
+            return self.forward(info);
+        }
         let again = format!("a second stop request ({name})");
         let delay = self.config.stop_delay;
-        match &mut self.state {
-            State::Paused => Some(self.start_drain(0, true)),
-            State::Waiting { code } => {
-                let code = *code;
-                Some(self.start_drain(code, true))
-            }
+        match self.state {
+            State::Paused => self.start_drain(0, true),
+            State::Ending(code, Phase::Waiting) => self.start_drain(code, true),
             // The first during a drain pidone started itself: forwarded,
             // and the leftovers keep their grace period.
-            State::Draining { asked, .. } if !*asked => {
+            State::Ending(_, Phase::Draining { ref mut asked, .. }) if !*asked => {
                 *asked = true;
-                None
+                self.forward(info)
             }
-            State::Draining { .. } => Some(self.escalate(&again)),
-            State::Killing { .. } => Some(self.give_up(&again)),
+            State::Ending(code, Phase::Draining { .. }) => self.escalate(code, &again),
+            State::Ending(code, Phase::Killing(_)) => self.give_up(code, &again),
             State::Running(_) if self.delayed.is_none() && !delay.is_zero() => {
                 log::info!("{name} will be forwarded in {delay:?} (--stop-delay)");
                 self.delayed = Some((info, after(delay)));
-                Some(ControlFlow::Continue(()))
+                Continue(())
             }
             // A second one: the first goes out now, then this one.
             State::Running(_) => {
                 if let Some((first, _)) = self.delayed.take() {
                     let _ = self.forward(first);
                 }
-                None
+                self.forward(info)
             }
         }
     }
 
     /// Rewrites and forwards a signal pidone received.
     fn forward(&mut self, info: SigInfo) -> ControlFlow<u8> {
-        let signo = info.signo;
-        let main = match &self.state {
-            State::Running(child) => Some(&child.process),
-            _ => None,
-        };
+        let (signo, main) = (info.signo, self.state.child().map(|c| &c.process));
         if let (libc::SIGCONT, Some(child)) = (signo, main) {
             self.jobs.continued(child.pid);
         }
+        let from = signals::name(signo);
         if self.jobs.child_has_it(&info) {
             self.reasons.sent(signo);
-            log::debug!(
-                "{} came from the terminal to the child too",
-                signals::name(signo)
-            );
-            return ControlFlow::Continue(());
+            log::debug!("{from} came from the terminal to the child too");
+            return Continue(());
         }
         let Some(to) = self.config.rewrite.apply(signo) else {
-            log::debug!("dropped {} (rewrite)", signals::name(signo));
-            return ControlFlow::Continue(());
+            log::debug!("dropped {from} (rewrite)");
+            return Continue(());
         };
         // A stopped process cannot act on SIGTERM: wake it, as bash's
         // `kill` does for a stopped job and systemd for a unit's processes.
@@ -456,11 +400,8 @@ impl<'a> Supervisor<'a> {
         let wake = to == libc::SIGTERM
             && (self.forward == Some(Target::All)
                 || main.is_some_and(|m| procfs::stat(m.pid).is_some_and(|s| s.stopped)));
-        let (from, to_name) = (signals::name(signo), signals::name(to));
-        let sent = match self.forward {
-            Some(target) => target.send(self.scope, main, to, wake),
-            None => Err(Errno::ESRCH),
-        };
+        let (to_name, target) = (signals::name(to), self.forward);
+        let sent = target.map_or(Err(Errno::ESRCH), |t| t.send(self.scope, main, to, wake));
         if sent.is_ok() {
             self.reasons.sent(to);
         }
@@ -471,7 +412,7 @@ impl<'a> Supervisor<'a> {
             Err(Errno::ENOENT) => log::warn!("{to_name} not forwarded: {BLIND}"),
             Err(e) => log::warn!("failed to forward {to_name}: {}", e.desc()),
         }
-        ControlFlow::Continue(())
+        Continue(())
     }
 
     /// The main child is gone (or pause mode was stopped) with `code`, and
@@ -479,77 +420,69 @@ impl<'a> Supervisor<'a> {
     /// one can act on it) and start the grace period.
     /// `asked`: a stop request started it, so the next one ends it.
     fn start_drain(&mut self, code: u8, asked: bool) -> ControlFlow<u8> {
-        self.state = State::Draining {
-            code,
-            deadline: after(self.config.grace),
-            asked,
-        };
         if self.config.grace.is_zero() {
-            return self.escalate("--grace is 0");
+            return self.escalate(code, "--grace is 0");
         }
-        let count = log::log_enabled!(log::Level::Info) || self.config.termination_log.is_some();
-        let Some(n) = self
-            .tally
-            .add(self.scope.signal_all(libc::SIGTERM, true, count))
-        else {
+        let (grace, until) = (self.config.grace, after(self.config.grace));
+        self.state = State::Ending(code, Phase::Draining { until, asked });
+        let reached = self.scope.signal_all(libc::SIGTERM, true, self.count);
+        let Some(n) = self.tally(reached) else {
             return self.leave_the_rest(code);
         };
-        let whom = match self.tally.uncounted {
+        let whom = match self.uncounted {
             true => "every other process of the namespace".to_owned(),
             false => processes(n),
         };
-        log::info!(
-            "sent SIGTERM to {whom}; waiting up to {:?}",
-            self.config.grace
-        );
+        log::info!("sent SIGTERM to {whom}; waiting up to {grace:?}");
         // Some may have been gone already.
         self.reap()
     }
 
     /// SIGKILLs every process that remains, and waits [`KILL_WAIT`] at most
     /// for the last reaps.
-    fn escalate(&mut self, why: &str) -> ControlFlow<u8> {
-        let Some(code) = self.state.code() else {
-            return ControlFlow::Continue(());
-        };
+    fn escalate(&mut self, code: u8, why: &str) -> ControlFlow<u8> {
         log::info!("{why}: killing what remains");
-        let deadline = after(KILL_WAIT);
-        self.state = State::Killing { code, deadline };
-        let count = log::log_enabled!(log::Level::Info) || self.config.termination_log.is_some();
-        match self.tally.add(self.scope.kill_all(count, deadline)) {
-            None => return self.leave_the_rest(code),
-            Some(killed) => self.tally.killed += killed,
-        }
+        let until = after(KILL_WAIT);
+        self.state = State::Ending(code, Phase::Killing(until));
+        let Some(killed) = self.tally(self.scope.kill_all(self.count, until)) else {
+            return self.leave_the_rest(code);
+        };
+        self.killed += killed;
         self.reap()
     }
 
+    /// Notes who a signal reached, for the summary, and returns how many;
+    /// `None` when pidone cannot see its descendants.
+    fn tally(&mut self, reached: Reached) -> Option<usize> {
+        self.uncounted |= matches!(reached, Reached::Everyone);
+        let these = match reached {
+            Reached::Blind => return None,
+            Reached::Everyone => Vec::new(),
+            Reached::These(these) => these,
+        };
+        let n = these.len();
+        self.drained.extend(these);
+        Some(n)
+    }
+
     /// Stops waiting for what SIGKILL did not end: names it and exits.
-    fn give_up(&self, why: &str) -> ControlFlow<u8> {
-        let code = self.state.code().unwrap_or(0);
+    fn give_up(&self, code: u8, why: &str) -> ControlFlow<u8> {
         let left = match self.scope.processes() {
             Some(left) => {
-                let named: Vec<String> = left
-                    .iter()
-                    .take(8)
-                    .map(|p| format!("pid {} ({})", p.pid, procfs::name(p.pid)))
-                    .collect();
+                let name = |p: &Leftover| format!("pid {} ({})", p.pid, procfs::name(p.pid));
+                let named: Vec<String> = left.iter().take(8).map(name).collect();
                 let more = left.len().saturating_sub(named.len());
-                let more = if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                };
-                format!("{}{more}", named.join(", "))
+                let more = (more > 0).then(|| format!(" and {more} more"));
+                named.join(", ") + &more.unwrap_or_default()
             }
             None => "processes pidone cannot list without /proc".to_owned(),
         };
-        let fate = if self.scope.is_init() {
-            "the kernel ends them with the namespace"
-        } else {
-            "they go to the next reaper"
+        let fate = match self.scope.is_init() {
+            true => "the kernel ends them with the namespace",
+            false => "they go to the next reaper",
         };
         log::warn!("{why}: exiting with {code}, leaving {left}; {fate}");
-        ControlFlow::Break(code)
+        Break(code)
     }
 
     /// pidone cannot see what the main child left: waiting would be for
@@ -557,25 +490,25 @@ impl<'a> Supervisor<'a> {
     /// reaper, as with `--no-drain`.
     fn leave_the_rest(&self, code: u8) -> ControlFlow<u8> {
         log::warn!("cannot drain the processes left: {BLIND}; leaving them to the next reaper");
-        ControlFlow::Break(code)
+        Break(code)
     }
 
     /// The exit code for `code`, after `-e`.
     fn finish(self, code: u8) -> u8 {
-        let (drained, killed) = (self.tally.drained.len(), self.tally.killed);
-        if self.tally.uncounted {
-            log::info!("drained every other process of the namespace after the main child exited (without /proc pidone cannot count them)");
-        } else if drained > 0 {
-            let drained = processes(drained);
-            log::info!("drained {drained} after the main child exited; {killed} had to be killed");
+        let drain = (!self.uncounted).then_some((self.drained.len(), self.killed));
+        match drain {
+            None => log::info!("drained every other process of the namespace after the main child exited (without /proc pidone cannot count them)"),
+            Some((drained, killed)) if drained > 0 => {
+                let drained = processes(drained);
+                log::info!("drained {drained} after the main child exited; {killed} had to be killed");
+            }
+            Some(_) => {}
         }
         if self.config.success_codes.contains(&code) {
             log::info!("exit code {code} reported as 0 (-e)");
             return 0;
         }
         if let Some(path) = &self.config.termination_log {
-            let counted = !self.tally.uncounted;
-            let drain = counted.then_some((self.tally.drained.len(), self.tally.killed));
             self.reasons.write_message(path, code, drain);
         }
         code
@@ -585,16 +518,11 @@ impl<'a> Supervisor<'a> {
 /// `d` from now, or as far as the clock reaches (`--grace` may be huge).
 fn after(d: Duration) -> Instant {
     let now = Instant::now();
-    now.checked_add(d)
-        .or_else(|| now.checked_add(Duration::from_secs(u32::MAX.into())))
-        .unwrap_or(now)
+    let far = now.checked_add(Duration::from_secs(u32::MAX.into()));
+    now.checked_add(d).or(far).unwrap_or(now)
 }
 
 /// "1 process", "3 processes".
 fn processes(n: usize) -> String {
-    if n == 1 {
-        "1 process".to_owned()
-    } else {
-        format!("{n} processes")
-    }
+    format!("{n} process{}", if n == 1 { "" } else { "es" })
 }
