@@ -167,19 +167,16 @@ impl Opt {
         let long = self.long().and_then(|l| l.strip_prefix("--"));
         let arg = Arg::new(self.id()).long(long).help(self.help);
         let arg = arg.short(shorts.next()).short_aliases(shorts);
-        let arg = arg.action(match self.kind {
-            Count(_) => ArgAction::Count,
-            List(..) => ArgAction::Append,
-            Value(..) | OptionalValue(..) => ArgAction::Set,
-            _ => ArgAction::SetTrue,
-        });
+        let arg = arg.allow_negative_numbers(matches!(self.kind, Value(..) | List(..)));
         match self.kind {
+            Count(_) => arg.action(ArgAction::Count),
             OptionalValue(name, default, _) => {
                 let arg = arg.value_name(name).num_args(0..=1).require_equals(true);
                 arg.default_missing_value(default)
             }
-            Value(name, _) | List(name, _) => arg.value_name(name).allow_negative_numbers(true),
-            _ => arg,
+            Value(name, _) => arg.value_name(name),
+            List(name, _) => arg.value_name(name).action(ArgAction::Append),
+            _ => arg.action(ArgAction::SetTrue),
         }
     }
 

@@ -3,6 +3,7 @@
 //! text as given and says exactly what is wrong with it, showing the text
 //! (escaped: a newline never breaks the one line of a usage error).
 
+use std::num::IntErrorKind;
 use std::time::Duration;
 
 use crate::signals::{self, printable};
@@ -38,13 +39,10 @@ pub fn duration(text: &str) -> Result<Duration, ValueError> {
 /// A number 0 to 255 (blanks around it and a `+` allowed), or what it is
 /// not: a number, or one in that range.
 pub fn byte(text: &str) -> Result<u8, &'static str> {
-    let t = text.trim();
-    let digits = t.strip_prefix('+').unwrap_or(t);
-    t.parse()
-        .map_err(|_| match digits.bytes().all(|b| b.is_ascii_digit()) {
-            true if !digits.is_empty() => "out of range 0-255",
-            _ => "not a number 0-255",
-        })
+    match text.trim().parse::<u8>() {
+        Err(e) if *e.kind() == IntErrorKind::PosOverflow => Err("out of range 0-255"),
+        number => number.map_err(|_| "not a number 0-255"),
+    }
 }
 
 /// pidone's own boolean variables: `1`, `true`, `yes`, `on`, or `0`,
