@@ -212,9 +212,8 @@ pub fn parse(
         Err(e) if e.kind() == ErrorKind::DisplayHelp => return Ok(Parsed::Print(e.to_string())),
         Err(e) => {
             // clap's own complaint (unknown option, missing value): its first line.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid command line");
-            let first = printable(first.strip_prefix("error: ").unwrap_or(first));
+            let text = e.to_string().replacen("error: ", "", 1);
+            let first = printable(text.lines().next().unwrap_or("invalid command line"));
             return Err(UsageError(format!("{first} (see 'pidone --help')")));
         }
     };
