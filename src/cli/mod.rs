@@ -9,23 +9,21 @@
 //! calls, so every rule is unit-tested. Option parsing stops at the first
 //! word that is not pidone's, so `pidone sh -c 'exit 3'` gives `-c` to sh.
 
-mod error;
 mod options;
 mod values;
 
-use std::ffi::OsString;
+use std::ffi::{CStr, OsStr, OsString};
+use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::ArgMatches;
+use clap::{error::ErrorKind, ArgMatches};
 
-pub use error::UsageError;
-pub use options::{Kind, Opt, Peer, OPTIONS};
+pub use options::{command, Kind, Opt, Peer, OPTIONS};
 
 use crate::signals::{printable, Rewrite};
 use crate::targets::Target;
-pub use options::command;
 use options::{peer, Env, COMMAND};
 
 /// Everything pidone was asked to do. [`Config::default`] is pidone with no
@@ -115,18 +113,38 @@ impl Config {
     pub fn from_options<S: Into<OsString>>(
         options: impl IntoIterator<Item = S>,
     ) -> Result<Config, UsageError> {
-        let mut args = vec![OsString::from("pidone")];
-        args.extend(options.into_iter().map(Into::into));
-        args.extend(["--".into(), "-".into()]);
-        match parse(args, |_| None)? {
+        let options = options.into_iter().map(Into::into);
+        let args = ["pidone".into()].into_iter().chain(options);
+        match parse(args.chain(["--".into(), "-".into()]).collect(), |_| None)? {
             Parsed::Run(mut config) if config.command.len() == 1 => {
                 config.command.clear();
                 Ok(*config)
             }
-            _ => Err(UsageError(
-                "not options for a config: a command or --help, --version or --license".to_owned(),
-            )),
+            _ => Err(UsageError(NOT_A_CONFIG.to_owned())),
         }
+    }
+}
+
+const NOT_A_CONFIG: &str = "not options for a config: a command or --help, --version or --license";
+
+/// Why a command line or environment cannot be used: the one line that
+/// says what was wrong, written where it was found (escaped: a newline in a
+/// value never breaks the line). Always exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+impl UsageError {
+    /// The exit code for a usage error, as for tini and most Unix tools.
+    pub fn exit_code(&self) -> u8 {
+        2
     }
 }
 
@@ -156,22 +174,16 @@ pub fn variables() -> impl Iterator<Item = &'static str> {
 /// The variables pidone reads, picked out of `environment` (`NAME=value`
 /// entries) in one pass, not a scan of it per variable.
 pub(crate) fn lookup<'a>(
-    environment: impl Iterator<Item = &'a std::ffi::CStr>,
+    environment: impl Iterator<Item = &'a CStr>,
 ) -> impl Fn(&str) -> Option<OsString> + 'a {
-    let ours: Vec<(&[u8], &[u8])> = environment
-        .filter_map(|entry| {
-            let entry = entry.to_bytes();
-            let eq = entry.iter().position(|&b| b == b'=')?;
-            let (name, value) = (&entry[..eq], &entry[eq + 1..]);
-            variables()
-                .any(|v| v.as_bytes() == name)
-                .then_some((name, value))
-        })
-        .collect();
-    move |name| {
-        let (_, value) = ours.iter().find(|(n, _)| *n == name.as_bytes())?;
-        Some(std::ffi::OsStr::from_bytes(value).to_os_string())
-    }
+    let ours = |entry: &&[u8]| variables().any(|name| value(entry, name).is_some());
+    let ours: Vec<_> = environment.map(CStr::to_bytes).filter(ours).collect();
+    move |name| Some(OsStr::from_bytes(ours.iter().find_map(|e| value(e, name))?).into())
+}
+
+/// The value in `entry` (`NAME=value`) if it is variable `name`'s.
+fn value<'a>(entry: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")
 }
 
 /// Reads `args` (with `argv[0]`) and the environment through `env`. Pure:
@@ -197,14 +209,11 @@ pub fn parse(
     }
     let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,
-        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
-            return Ok(Parsed::Print(e.to_string()))
-        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => return Ok(Parsed::Print(e.to_string())),
         Err(e) => {
             // clap's own complaint (unknown option, missing value): its first line.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid command line");
-            let first = printable(first.strip_prefix("error: ").unwrap_or(first));
+            let text = e.to_string().replacen("error: ", "", 1);
+            let first = printable(text.lines().next().unwrap_or("invalid command line"));
             return Err(UsageError(format!("{first} (see 'pidone --help')")));
         }
     };

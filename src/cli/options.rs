@@ -164,23 +164,18 @@ impl Opt {
     fn arg(&self) -> Arg {
         let shorts = self.names().filter(|n| !n.starts_with("--"));
         let mut shorts = shorts.filter_map(|n| n.chars().nth(1));
-        let arg = Arg::new(self.id())
-            .short(shorts.next())
-            .short_aliases(shorts)
-            .long(self.long().and_then(|l| l.strip_prefix("--")))
-            .help(self.help);
+        let long = self.long().and_then(|l| l.strip_prefix("--"));
+        let arg = Arg::new(self.id()).long(long).help(self.help);
+        let arg = arg.short(shorts.next()).short_aliases(shorts);
+        let arg = arg.allow_negative_numbers(matches!(self.kind, Value(..) | List(..)));
         match self.kind {
             Count(_) => arg.action(ArgAction::Count),
-            Value(name, _) => arg.value_name(name).allow_negative_numbers(true),
-            OptionalValue(name, default, _) => arg
-                .value_name(name)
-                .num_args(0..=1)
-                .require_equals(true)
-                .default_missing_value(default),
-            List(name, _) => arg
-                .value_name(name)
-                .allow_negative_numbers(true)
-                .action(ArgAction::Append),
+            OptionalValue(name, default, _) => {
+                let arg = arg.value_name(name).num_args(0..=1).require_equals(true);
+                arg.default_missing_value(default)
+            }
+            Value(name, _) => arg.value_name(name),
+            List(name, _) => arg.value_name(name).action(ArgAction::Append),
             _ => arg.action(ArgAction::SetTrue),
         }
     }
@@ -190,11 +185,9 @@ impl Opt {
         let id = self.id();
         match self.kind {
             _ if id.is_empty() => None,
-            Value(..) | OptionalValue(..) | List(..) => m
-                .get_many::<String>(id)
-                .map(|v| Given::Texts(v.cloned().collect())),
             Count(_) => Some(m.get_count(id)).filter(|&n| n > 0).map(Given::Times),
-            _ => m.get_flag(id).then_some(Given::Times(1)),
+            Switch(_) | Shorthand(_) | Print(_) => m.get_flag(id).then_some(Given::Times(1)),
+            _ => Some(Given::Texts(m.get_many::<String>(id)?.cloned().collect())),
         }
     }
 
@@ -214,8 +207,7 @@ impl Opt {
                 let items: Vec<_> = items.filter(|s| !s.is_empty()).map(str::to_owned).collect();
                 return Ok((!items.is_empty()).then_some(Given::Texts(items)));
             }
-            Count(_) if text.is_empty() => Ok(0),
-            Count(_) => values::byte(&text),
+            Count(_) => values::byte(if text.is_empty() { "0" } else { &text }),
             _ => values::boolean(&text).map(u8::from),
         };
         let not = |not| UsageError(format!("{name}='{}' is {not}", printable(&text)));
@@ -248,8 +240,8 @@ pub(crate) fn peer(env: &Env, name: &str, rule: Peer) -> Option<Given> {
             let t = value.trim_start();
             let t = t.strip_prefix('+').unwrap_or(t);
             let digits = &t[..t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len())];
-            let n = digits.parse::<i64>().unwrap_or(0).saturating_sub(1);
-            u8::try_from(n.max(0)).unwrap_or(u8::MAX)
+            let n: i64 = digits.parse().unwrap_or(0);
+            u8::try_from(n.saturating_sub(1).max(0)).unwrap_or(u8::MAX)
         }
     }))
 }
@@ -257,7 +249,10 @@ pub(crate) fn peer(env: &Env, name: &str, rule: Peer) -> Option<Given> {
 /// pidone's command line, as clap defines it (also the source of `--help`
 /// and of the man page).
 pub fn command() -> Command {
-    let command = Command::new("pidone")
+    let command = Arg::new(COMMAND).num_args(1..).trailing_var_arg(true);
+    let command = command.value_parser(clap::value_parser!(OsString));
+    let flags = OPTIONS.iter().filter(|o| !o.id().is_empty());
+    Command::new("pidone")
         .about("Runs COMMAND as PID 1: forwards every signal, reaps every zombie, exits with its status.")
         .override_usage("pidone [OPTIONS] [--] COMMAND [ARG]...\n       pidone -P")
         .disable_version_flag(true)
@@ -267,12 +262,6 @@ pub fn command() -> Command {
              2 usage error, 125 command could not be started, 126 command not runnable, \
              127 command not found.",
         )
-        .arg(
-            Arg::new(COMMAND)
-                .num_args(1..)
-                .trailing_var_arg(true)
-                .value_parser(clap::value_parser!(OsString)),
-        );
-    let flags = OPTIONS.iter().filter(|o| !o.id().is_empty());
-    flags.fold(command, |command, o| command.arg(o.arg()))
+        .arg(command)
+        .args(flags.map(Opt::arg))
 }

@@ -3,6 +3,7 @@
 //! text as given and says exactly what is wrong with it, showing the text
 //! (escaped: a newline never breaks the one line of a usage error).
 
+use std::num::IntErrorKind;
 use std::time::Duration;
 
 use crate::signals::{self, printable};
@@ -21,34 +22,27 @@ pub fn duration(text: &str) -> Result<Duration, ValueError> {
         return Err(bad("expected a number and a unit (500ms, 3s, 1m)"));
     }
     let n: u64 = digits.parse().map_err(|_| bad("number too large"))?;
+    let shown = printable(unit);
     let millis = match unit {
         "ms" => 1,
         "" | "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
-        _ => {
-            return Err(bad(&format!(
-                "unknown unit '{}' (use ms, s, m or h)",
-                printable(unit)
-            )))
-        }
+        _ => return Err(bad(&format!("unknown unit '{shown}' (use ms, s, m or h)"))),
     };
-    n.checked_mul(millis)
-        .filter(|&ms| ms <= 365 * 24 * 3_600_000)
-        .map(Duration::from_millis)
-        .ok_or_else(|| bad("longer than a year"))
+    match n.checked_mul(millis) {
+        Some(ms) if ms <= 365 * 24 * 3_600_000 => Ok(Duration::from_millis(ms)),
+        _ => Err(bad("longer than a year")),
+    }
 }
 
 /// A number 0 to 255 (blanks around it and a `+` allowed), or what it is
 /// not: a number, or one in that range.
 pub fn byte(text: &str) -> Result<u8, &'static str> {
-    let t = text.trim();
-    let digits = t.strip_prefix('+').unwrap_or(t);
-    t.parse()
-        .map_err(|_| match digits.bytes().all(|b| b.is_ascii_digit()) {
-            true if !digits.is_empty() => "out of range 0-255",
-            _ => "not a number 0-255",
-        })
+    match text.trim().parse::<u8>() {
+        Err(e) if *e.kind() == IntErrorKind::PosOverflow => Err("out of range 0-255"),
+        number => number.map_err(|_| "not a number 0-255"),
+    }
 }
 
 /// pidone's own boolean variables: `1`, `true`, `yes`, `on`, or `0`,
@@ -83,13 +77,13 @@ pub fn absolute_path(text: &str) -> Result<std::path::PathBuf, ValueError> {
 
 /// `group`, `child` or `all`, in any case.
 pub fn target(text: &str) -> Result<Target, ValueError> {
+    let shown = printable(text);
     match text.to_ascii_lowercase().as_str() {
         "group" => Ok(Target::Group),
         "child" => Ok(Target::Child),
         "all" => Ok(Target::All),
         _ => Err(format!(
-            "unknown target '{}' (expected group, child or all)",
-            printable(text)
+            "unknown target '{shown}' (expected group, child or all)"
         )),
     }
 }
@@ -98,13 +92,11 @@ pub fn target(text: &str) -> Result<Target, ValueError> {
 /// pidone and orphan the child; SIGSTOP would freeze it.
 pub fn death_signal(text: &str) -> Result<i32, ValueError> {
     let signo = signals::parse(text).map_err(|e| e.to_string())?;
-    if signo == libc::SIGKILL || signo == libc::SIGSTOP {
-        let name = signals::name(signo);
-        return Err(format!(
-            "{name} cannot be the parent death signal: pidone could not act on it and forward it"
-        ));
+    let why = "cannot be the parent death signal: pidone could not act on it and forward it";
+    match signo {
+        libc::SIGKILL | libc::SIGSTOP => Err(format!("{} {why}", signals::name(signo))),
+        _ => Ok(signo),
     }
-    Ok(signo)
 }
 
 /// An env_logger filter (`PIDONE_LOG`), checked here so that a bad one is a

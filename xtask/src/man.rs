@@ -1,6 +1,6 @@
 //! pidone.1, the man page, made from the clap definition the binary parses
 //! with (`pidone::command_line()`), so its options are `--help`'s options,
-//! and from pidone's table of options (`pidone::cli::OPTIONS`), the one place
+//! and from pidone's table of options (`pidone::OPTIONS`), the one place
 //! that names each option's variables and the rule each is read by.
 //!
 //! clap_mangen renders the name, synopsis, description and options; each
@@ -276,7 +276,7 @@ mod tests {
                 l.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && !l.contains(' ')
             })
             .collect();
-        let mut expected: Vec<&str> = pidone::cli::variables().collect();
+        let mut expected: Vec<&str> = pidone::variables().collect();
         let mut got = listed;
         expected.sort();
         got.sort();
