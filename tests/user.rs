@@ -1,7 +1,7 @@
 //! `--user` and `--no-new-privs` for real. pidone runs as PID 1 of fresh PID
 //! and mount namespaces whose `/etc/passwd` and `/etc/group` are the test's
 //! own, bound over the host's (or, for "no passwd at all", an empty `/etc`),
-//! with a fresh tmpfs on `/tmp` holding a setuid-root copy of the `euid`
+//! with a fresh tmpfs on `/mnt` (not /tmp: the checkout may live there) holding a setuid-root copy of the `euid`
 //! example. The command says who it is from `/proc/self/status`: uid, gid,
 //! groups, capabilities, no_new_privs, and its HOME.
 //!
@@ -65,7 +65,7 @@ impl Drop for Files {
     }
 }
 
-/// Copies pidone (`$3`) out of the way of the namespace's own /tmp (by a
+/// Copies pidone (`$3`) beside the test's files (by a
 /// process of its own: a copy written by the test, which forks on other
 /// threads, could be held open for writing by a child, and exec would fail
 /// with ETXTBSY), mounts what `etc` says, then execs the rest of its
@@ -74,9 +74,9 @@ const SETUP: &str = r#"set -e
 src=$1 etc=$2
 cp "$3" "$src/pidone"
 shift 3
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-cp "$src/euid" /tmp/euid
-chmod 4755 /tmp/euid
+mount -t tmpfs -o mode=1777 tmpfs /mnt
+cp "$src/euid" /mnt/euid
+chmod 4755 /mnt/euid
 if [ "$etc" = ours ]; then
     mount --bind "$src/passwd" /etc/passwd
     mount --bind "$src/group" /etc/group
@@ -248,7 +248,7 @@ fn no_new_privs_keeps_a_setuid_root_helper_unprivileged() {
     let helper = |args: &[&str], var: Option<&str>| {
         let files = Files::new();
         let mut full = args.to_vec();
-        full.extend(["--", "/tmp/euid"]);
+        full.extend(["--", "/mnt/euid"]);
         let mut cmd = command(&files, Etc::Ours, &[], &full);
         if let Some(value) = var {
             cmd.env("PIDONE_NO_NEW_PRIVS", value);
