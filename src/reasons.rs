@@ -27,6 +27,8 @@ pub(crate) struct Reasons {
     /// The command line, escaped, for the termination message.
     command: String,
     memory: Option<Memory>,
+    /// Whether the cgroup was looked for already.
+    looked: bool,
     /// The command's pid and how it ended, for the termination message.
     ended: Option<(i32, String)>,
 }
@@ -41,15 +43,25 @@ struct Memory {
 }
 
 impl Reasons {
-    /// Reads the cgroup's OOM kill count, to compare with later.
-    pub fn new(command: &[OsString]) -> Reasons {
+    /// Reads the cgroup's OOM kill count, to compare with later; not when
+    /// `fresh` (PID 1 of a new container, whose cgroup is as new as pidone
+    /// and counts from 0), which keeps the cgroup out of pidone's startup.
+    pub fn new(command: &[OsString], fresh: bool) -> Reasons {
         let words: Vec<_> = command.iter().map(|w| w.to_string_lossy()).collect();
-        let (command, memory) = (signals::printable(&words.join(" ")), Memory::find());
         Reasons {
-            command,
-            memory,
+            command: signals::printable(&words.join(" ")),
+            memory: (!fresh).then(Memory::find).flatten(),
+            looked: !fresh,
             ..Reasons::default()
         }
+    }
+
+    /// What to say of the OOM kills since the last look, if any.
+    fn memory_news(&mut self) -> Option<String> {
+        if !std::mem::replace(&mut self.looked, true) {
+            self.memory = Memory::find().map(|m| Memory { kills: 0, ..m });
+        }
+        self.memory.as_mut()?.news()
     }
 
     /// `signo` reached the command through pidone.
@@ -69,7 +81,11 @@ impl Reasons {
             }
             _ => None,
         };
-        let news = match (self.memory.as_mut().and_then(Memory::news), signo) {
+        let memory = match status {
+            Status::Exited(0) => None,
+            _ => self.memory_news(),
+        };
+        let news = match (memory, signo) {
             (Some(why), Some(libc::SIGKILL)) => write!(how, ": out of memory ({why})").is_ok(),
             (Some(why), _) => write!(how, "; the container ran out of memory ({why})").is_ok(),
             (None, signo) => signo.is_some_and(|s| self.sent & bit(s) == 0),
@@ -83,8 +99,10 @@ impl Reasons {
     /// Orphans `pids` died of SIGKILL while the command ran: a warning each
     /// if the OOM killer ran meanwhile.
     pub fn orphans_killed(&mut self, pids: &[i32]) {
-        let memory = self.memory.as_mut().filter(|_| !pids.is_empty());
-        let Some(why) = memory.and_then(Memory::news) else {
+        if pids.is_empty() {
+            return;
+        }
+        let Some(why) = self.memory_news() else {
             return;
         };
         for pid in pids {
@@ -341,7 +359,7 @@ mod tests {
 
     #[test]
     fn the_message_names_the_command_its_end_and_the_drain() {
-        let mut reasons = Reasons::new(&["app".into(), "--flag\n".into()]);
+        let mut reasons = Reasons::new(&["app".into(), "--flag\n".into()], false);
         reasons.command_ended(7, Status::Signaled(libc::SIGSEGV, true));
         assert_eq!(
             reasons.message(139, Some((3, 1))),

@@ -26,7 +26,7 @@
 //! rt_sigtimedwait(2), with no timeout unless a deadline is pending: an idle
 //! pidone never wakes up.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::time::{Duration, Instant};
@@ -107,8 +107,10 @@ pub(crate) fn adopt(config: &Config, child: Started) -> u8 {
 fn prepare(config: &Config) -> (Scope, Option<i32>) {
     let scope = Scope::current();
     // Whether /proc is this namespace's is decided now, once (see
-    // `procfs::is_ours`).
-    procfs::is_ours();
+    // `procfs::is_ours`). As PID 1 only counting needs it.
+    if !scope.is_init() {
+        procfs::is_ours();
+    }
     // An init that is not PID 1 (shareProcessNamespace, `--pid=host`, a
     // test harness) must still get the orphans of its tree: become their
     // reaper (PR_SET_CHILD_SUBREAPER, prctl(2)). Not fatal: the command can
@@ -195,7 +197,7 @@ struct Supervisor<'a> {
     /// list the processes. A process killed at once (`--grace 0`) or that
     /// appeared during the grace period counts as drained too, so the
     /// killed are always among the drained.
-    drained: HashSet<Leftover>,
+    drained: BTreeSet<Leftover>,
     killed: usize,
     /// Sent to every process of the namespace, uncounted.
     uncounted: bool,
@@ -218,11 +220,11 @@ impl<'a> Supervisor<'a> {
             state,
             retry: false,
             delayed: None,
-            drained: HashSet::new(),
+            drained: BTreeSet::new(),
             killed: 0,
             uncounted: false,
             count: log::log_enabled!(log::Level::Info) || config.termination_log.is_some(),
-            reasons: Reasons::new(&config.command),
+            reasons: Reasons::new(&config.command, scope.is_init()),
         }
     }
 

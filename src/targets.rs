@@ -17,7 +17,7 @@
 //! descendants, walked down from pidone through /proc: pidone never sends
 //! `kill(-1, ...)` outside its own namespace.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -68,7 +68,7 @@ impl Process {
 }
 
 /// A process found by a walk, named by its pid and start time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Leftover {
     pub pid: i32,
     start: u64,
@@ -243,7 +243,7 @@ impl Scope {
         if self.is_init() {
             return self.signal_all(libc::SIGKILL, false, count);
         }
-        let mut seen = HashSet::new();
+        let mut seen = BTreeSet::new();
         let mut killed = Vec::new();
         loop {
             let Some(found) = self.processes() else {
@@ -268,7 +268,7 @@ fn warn_failed(signo: i32, whom: &str, e: Errno) {
 /// pidone) when its stat was read. Holds no descriptor.
 fn descendants(me: i32) -> Vec<Leftover> {
     let mut found = Vec::new();
-    let mut seen = HashSet::new();
+    let mut seen = BTreeSet::new();
     let mut parents = vec![me];
     let mut scan = None;
     while let Some(parent) = parents.pop() {
